@@ -1,0 +1,735 @@
+//! The whole run as one serde struct, read from TOML. Unknown keys are errors, and every
+//! validation error names the field (`federation.clients_per_round`) and the file.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, FederationSettings, Result, Role, RolePolicy, Strategy};
+
+/// A complete run description.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Run name: the run folder is `output_dir/name`.
+    #[serde(default = "default_name")]
+    pub name: String,
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// `cpu` or `cuda:N`.
+    #[serde(default = "default_device")]
+    pub device: String,
+    #[serde(default = "default_output_dir")]
+    pub output_dir: PathBuf,
+    /// Plugin libraries to load (aggregators, adapters).
+    #[serde(default)]
+    pub plugins: Vec<PathBuf>,
+    pub model: ModelConfig,
+    pub data: DataConfig,
+    #[serde(default)]
+    pub partition: PartitionConfig,
+    #[serde(default)]
+    pub federation: FederationConfig,
+    #[serde(default)]
+    pub training: TrainingConfig,
+    #[serde(default)]
+    pub adapter: AdapterConfig,
+    #[serde(default)]
+    pub strategy: StrategyConfig,
+}
+
+/// The pretrained model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// A Hugging Face model folder (`config.json`, `model.safetensors`, `tokenizer.json`).
+    pub path: PathBuf,
+    /// Tokens per example after truncation.
+    #[serde(default = "default_max_length")]
+    pub max_length: usize,
+}
+
+/// Where the examples come from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    pub format: DataFormat,
+    /// A file, or for `glue` the task's folder.
+    pub path: PathBuf,
+    #[serde(default)]
+    pub text_column: Option<String>,
+    #[serde(default)]
+    pub text_pair_column: Option<String>,
+    #[serde(default)]
+    pub label_column: Option<String>,
+    /// Label names in id order; inferred (sorted) from the data when absent.
+    #[serde(default)]
+    pub labels: Option<Vec<String>>,
+    /// For `glue`: sst2, mnli, mnli-mm, qnli, qqp, rte, cola, mrpc.
+    #[serde(default)]
+    pub glue_task: Option<String>,
+    /// Use at most this many examples (taken after a seeded shuffle).
+    #[serde(default)]
+    pub max_examples: Option<usize>,
+    /// Share of each client's examples held out as its test split.
+    #[serde(default = "default_test_fraction")]
+    pub test_fraction: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DataFormat {
+    RottenTomatoes,
+    Csv,
+    Tsv,
+    Jsonl,
+    Glue,
+}
+
+/// How examples are split into clients.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartitionConfig {
+    #[serde(default = "default_partition_kind")]
+    pub kind: PartitionKind,
+    /// Dirichlet concentration over labels: small is skewed, large is near IID.
+    #[serde(default = "default_alpha")]
+    pub alpha: f64,
+    /// Minimum examples per client (Dirichlet resamples until met).
+    #[serde(default = "default_min_examples")]
+    pub min_examples: usize,
+    /// For `key`: the column whose values group examples (e.g. `movie_name`).
+    #[serde(default)]
+    pub key: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PartitionKind {
+    Iid,
+    Dirichlet,
+    Key,
+}
+
+/// The federation's shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FederationConfig {
+    #[serde(default = "default_num_clients")]
+    pub num_clients: usize,
+    #[serde(default = "default_num_clients")]
+    pub clients_per_round: usize,
+    #[serde(default = "default_rounds")]
+    pub rounds: usize,
+    #[serde(default)]
+    pub failure_rate: f64,
+    #[serde(default = "one")]
+    pub eval_every: usize,
+    /// Write a checkpoint every this many rounds (0: never).
+    #[serde(default = "one")]
+    pub checkpoint_every: usize,
+}
+
+/// Local training on each client.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingConfig {
+    /// Optimizer steps per round; ignored when `local_epochs` is set.
+    #[serde(default = "default_local_steps")]
+    pub local_steps: usize,
+    /// Passes over the client's training split per round, instead of `local_steps`.
+    #[serde(default)]
+    pub local_epochs: Option<usize>,
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    #[serde(default = "default_eval_batch_size")]
+    pub eval_batch_size: usize,
+    #[serde(default)]
+    pub optimizer: OptimizerKind,
+    #[serde(default = "default_lr")]
+    pub lr: f64,
+    #[serde(default = "default_weight_decay")]
+    pub weight_decay: f64,
+    /// SGD momentum.
+    #[serde(default = "default_momentum")]
+    pub momentum: f64,
+    #[serde(default)]
+    pub schedule: ScheduleKind,
+    /// Warmup steps, counted over the whole run's local steps.
+    #[serde(default)]
+    pub warmup_steps: usize,
+    /// Clip the global gradient norm to this (none when absent).
+    #[serde(default = "default_max_grad_norm")]
+    pub max_grad_norm: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OptimizerKind {
+    #[default]
+    Adamw,
+    Sgd,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScheduleKind {
+    #[default]
+    Constant,
+    Linear,
+}
+
+/// The adapter placed on the target modules.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdapterConfig {
+    /// `lora`, `rslora`, `vera`, or the name of an adapter from a plugin or spec file.
+    #[serde(default = "default_adapter_kind")]
+    pub kind: String,
+    #[serde(default = "default_rank")]
+    pub rank: usize,
+    #[serde(default = "default_lora_alpha")]
+    pub alpha: f64,
+    #[serde(default = "default_dropout")]
+    pub dropout: f64,
+    #[serde(default = "default_targets")]
+    pub target_modules: Vec<String>,
+    /// An adapter spec file to use instead of a built-in or plugin adapter.
+    #[serde(default)]
+    pub spec: Option<PathBuf>,
+}
+
+/// Which roles train and are shared, and how shared tensors are combined.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StrategyConfig {
+    /// `fedsa`, `fedit`, `ffa`, `local`, or `custom` with `roles` set.
+    #[serde(default = "default_strategy")]
+    pub name: String,
+    #[serde(default = "default_aggregator")]
+    pub aggregator: String,
+    /// Free-form options handed to the aggregator (e.g. `trim = 0.2`).
+    #[serde(default)]
+    pub aggregator_options: toml::Table,
+    /// Per-role policies for `custom` (keys `a`, `b`, `head`).
+    #[serde(default)]
+    pub roles: Option<CustomRoles>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomRoles {
+    pub a: RolePolicy,
+    pub b: RolePolicy,
+    pub head: RolePolicy,
+}
+
+fn default_name() -> String {
+    "run".into()
+}
+fn default_seed() -> u64 {
+    42
+}
+fn default_device() -> String {
+    "cpu".into()
+}
+fn default_output_dir() -> PathBuf {
+    PathBuf::from("runs")
+}
+fn default_max_length() -> usize {
+    128
+}
+fn default_test_fraction() -> f64 {
+    0.2
+}
+fn default_partition_kind() -> PartitionKind {
+    PartitionKind::Dirichlet
+}
+fn default_alpha() -> f64 {
+    0.5
+}
+fn default_min_examples() -> usize {
+    10
+}
+fn default_num_clients() -> usize {
+    3
+}
+fn default_rounds() -> usize {
+    10
+}
+fn one() -> usize {
+    1
+}
+fn default_local_steps() -> usize {
+    10
+}
+fn default_batch_size() -> usize {
+    16
+}
+fn default_eval_batch_size() -> usize {
+    64
+}
+fn default_lr() -> f64 {
+    5e-4
+}
+fn default_weight_decay() -> f64 {
+    0.01
+}
+fn default_momentum() -> f64 {
+    0.9
+}
+#[allow(clippy::unnecessary_wraps)]
+fn default_max_grad_norm() -> Option<f64> {
+    Some(1.0)
+}
+fn default_adapter_kind() -> String {
+    "lora".into()
+}
+fn default_rank() -> usize {
+    8
+}
+fn default_lora_alpha() -> f64 {
+    16.0
+}
+fn default_dropout() -> f64 {
+    0.05
+}
+fn default_targets() -> Vec<String> {
+    vec!["query".into(), "value".into()]
+}
+fn default_strategy() -> String {
+    "fedsa".into()
+}
+fn default_aggregator() -> String {
+    "fedavg".into()
+}
+
+impl Default for PartitionConfig {
+    fn default() -> Self {
+        Self {
+            kind: default_partition_kind(),
+            alpha: default_alpha(),
+            min_examples: default_min_examples(),
+            key: None,
+        }
+    }
+}
+
+impl Default for FederationConfig {
+    fn default() -> Self {
+        Self {
+            num_clients: default_num_clients(),
+            clients_per_round: default_num_clients(),
+            rounds: default_rounds(),
+            failure_rate: 0.0,
+            eval_every: 1,
+            checkpoint_every: 1,
+        }
+    }
+}
+
+impl Default for TrainingConfig {
+    fn default() -> Self {
+        Self {
+            local_steps: default_local_steps(),
+            local_epochs: None,
+            batch_size: default_batch_size(),
+            eval_batch_size: default_eval_batch_size(),
+            optimizer: OptimizerKind::default(),
+            lr: default_lr(),
+            weight_decay: default_weight_decay(),
+            momentum: default_momentum(),
+            schedule: ScheduleKind::default(),
+            warmup_steps: 0,
+            max_grad_norm: default_max_grad_norm(),
+        }
+    }
+}
+
+impl Default for AdapterConfig {
+    fn default() -> Self {
+        Self {
+            kind: default_adapter_kind(),
+            rank: default_rank(),
+            alpha: default_lora_alpha(),
+            dropout: default_dropout(),
+            target_modules: default_targets(),
+            spec: None,
+        }
+    }
+}
+
+impl Default for StrategyConfig {
+    fn default() -> Self {
+        Self {
+            name: default_strategy(),
+            aggregator: default_aggregator(),
+            aggregator_options: toml::Table::new(),
+            roles: None,
+        }
+    }
+}
+
+impl Config {
+    /// Reads and validates a config file. Relative paths inside it stay as written (they are
+    /// resolved against the working directory, like every command-line path).
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::from_toml_str(&text, &path.display().to_string())
+    }
+
+    /// Parses and validates TOML text; `source_name` (usually the file path) goes into errors.
+    pub fn from_toml_str(text: &str, source_name: &str) -> Result<Config> {
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let (field, line) = e
+                .span()
+                .map_or((None, None), |s| key_path_at(text, s.start));
+            let field = field
+                .or_else(|| e.message().split('`').nth(1).map(str::to_string))
+                .unwrap_or_else(|| "<toml>".to_string());
+            let at = line.map(|l| format!(" (line {l})")).unwrap_or_default();
+            Error::config(source_name, field, format!("{}{at}", e.message().trim()))
+        })?;
+        config.validate(source_name)?;
+        Ok(config)
+    }
+
+    /// The config as TOML, as written into a run folder.
+    pub fn to_toml_string(&self) -> Result<String> {
+        toml::to_string_pretty(self).map_err(|e| Error::backend("serialising the config", e))
+    }
+
+    /// Checks every value a TOML parser cannot: ranges and cross-field consistency.
+    pub fn validate(&self, source_name: &str) -> Result<()> {
+        let bad = |field: &str, message: String| Err(Error::config(source_name, field, message));
+        if self.name.is_empty()
+            || self
+                .name
+                .chars()
+                .any(|c| !(c.is_ascii_alphanumeric() || "-_.".contains(c)))
+            || self.name.starts_with('.')
+        {
+            return bad(
+                "name",
+                format!(
+                    "`{}` must be non-empty letters, digits, '-', '_' or '.' (it names the run folder)",
+                    self.name
+                ),
+            );
+        }
+        if self.device != "cpu" && parse_cuda_ordinal(&self.device).is_none() {
+            return bad(
+                "device",
+                format!("`{}` is neither `cpu` nor `cuda:N`", self.device),
+            );
+        }
+        if self.model.max_length < 2 {
+            return bad(
+                "model.max_length",
+                format!("must be at least 2, got {}", self.model.max_length),
+            );
+        }
+        let d = &self.data;
+        if !(d.test_fraction > 0.0 && d.test_fraction < 1.0) {
+            return bad(
+                "data.test_fraction",
+                format!("must be in (0, 1), got {}", d.test_fraction),
+            );
+        }
+        if d.format == DataFormat::Glue && d.glue_task.is_none() {
+            return bad(
+                "data.glue_task",
+                "required when data.format = \"glue\"".into(),
+            );
+        }
+        if matches!(
+            d.format,
+            DataFormat::Csv | DataFormat::Tsv | DataFormat::Jsonl
+        ) && (d.text_column.is_none() || d.label_column.is_none())
+        {
+            let field = if d.text_column.is_none() {
+                "data.text_column"
+            } else {
+                "data.label_column"
+            };
+            return bad(field, "required for csv, tsv and jsonl data".into());
+        }
+        if let Some(labels) = &d.labels {
+            if labels.len() < 2 {
+                return bad(
+                    "data.labels",
+                    "a classifier needs at least two labels".into(),
+                );
+            }
+        }
+        if d.max_examples == Some(0) {
+            return bad("data.max_examples", "must be positive when set".into());
+        }
+        let p = &self.partition;
+        if p.kind == PartitionKind::Dirichlet && !(p.alpha > 0.0 && p.alpha.is_finite()) {
+            return bad("partition.alpha", format!("must be > 0, got {}", p.alpha));
+        }
+        if p.kind == PartitionKind::Key && p.key.is_none() {
+            return bad(
+                "partition.key",
+                "required when partition.kind = \"key\"".into(),
+            );
+        }
+        let f = &self.federation;
+        if f.num_clients == 0 {
+            return bad("federation.num_clients", "must be at least 1".into());
+        }
+        if f.clients_per_round == 0 || f.clients_per_round > f.num_clients {
+            return bad(
+                "federation.clients_per_round",
+                format!(
+                    "must be between 1 and federation.num_clients ({}), got {}",
+                    f.num_clients, f.clients_per_round
+                ),
+            );
+        }
+        if f.rounds == 0 {
+            return bad("federation.rounds", "must be at least 1".into());
+        }
+        if !(0.0..1.0).contains(&f.failure_rate) {
+            return bad(
+                "federation.failure_rate",
+                format!("must be in [0, 1), got {}", f.failure_rate),
+            );
+        }
+        if f.eval_every == 0 {
+            return bad("federation.eval_every", "must be at least 1".into());
+        }
+        let t = &self.training;
+        if t.local_steps == 0 && t.local_epochs.is_none() {
+            return bad("training.local_steps", "must be at least 1".into());
+        }
+        if t.local_epochs == Some(0) {
+            return bad(
+                "training.local_epochs",
+                "must be at least 1 when set".into(),
+            );
+        }
+        if t.batch_size == 0 {
+            return bad("training.batch_size", "must be at least 1".into());
+        }
+        if t.eval_batch_size == 0 {
+            return bad("training.eval_batch_size", "must be at least 1".into());
+        }
+        if !(t.lr > 0.0 && t.lr.is_finite()) {
+            return bad("training.lr", format!("must be > 0, got {}", t.lr));
+        }
+        if !(t.weight_decay >= 0.0 && t.weight_decay.is_finite()) {
+            return bad(
+                "training.weight_decay",
+                format!("must be >= 0, got {}", t.weight_decay),
+            );
+        }
+        if !(0.0..1.0).contains(&t.momentum) {
+            return bad(
+                "training.momentum",
+                format!("must be in [0, 1), got {}", t.momentum),
+            );
+        }
+        if let Some(g) = t.max_grad_norm {
+            if !(g > 0.0 && g.is_finite()) {
+                return bad("training.max_grad_norm", format!("must be > 0, got {g}"));
+            }
+        }
+        let a = &self.adapter;
+        if a.rank == 0 {
+            return bad("adapter.rank", "must be at least 1".into());
+        }
+        if !(a.alpha > 0.0 && a.alpha.is_finite()) {
+            return bad("adapter.alpha", format!("must be > 0, got {}", a.alpha));
+        }
+        if !(0.0..1.0).contains(&a.dropout) {
+            return bad(
+                "adapter.dropout",
+                format!("must be in [0, 1), got {}", a.dropout),
+            );
+        }
+        if a.target_modules.is_empty() {
+            return bad("adapter.target_modules", "name at least one module".into());
+        }
+        if a.kind.is_empty() {
+            return bad("adapter.kind", "must not be empty".into());
+        }
+        self.strategy(source_name)?;
+        if self.strategy.aggregator.is_empty() {
+            return bad("strategy.aggregator", "must not be empty".into());
+        }
+        Ok(())
+    }
+
+    /// The strategy this config names (built-in, or `custom` from `strategy.roles`).
+    pub fn strategy(&self, source_name: &str) -> Result<Strategy> {
+        let s = &self.strategy;
+        match (s.name.as_str(), &s.roles) {
+            ("custom", Some(r)) => Ok(Strategy {
+                name: "custom".into(),
+                a: r.a,
+                b: r.b,
+                head: r.head,
+            }),
+            ("custom", None) => Err(Error::config(
+                source_name,
+                "strategy.roles",
+                "required when strategy.name = \"custom\"",
+            )),
+            (name, Some(_)) => Err(Error::config(
+                source_name,
+                "strategy.roles",
+                format!("only allowed with strategy.name = \"custom\", not `{name}`"),
+            )),
+            (name, None) => Strategy::builtin(name).map_err(|_| {
+                Error::config(
+                    source_name,
+                    "strategy.name",
+                    format!("unknown strategy `{name}` (fedsa, fedit, ffa, local or custom)"),
+                )
+            }),
+        }
+    }
+
+    /// The federation settings of this config.
+    pub fn federation_settings(&self) -> FederationSettings {
+        FederationSettings {
+            num_clients: self.federation.num_clients,
+            clients_per_round: self.federation.clients_per_round,
+            rounds: self.federation.rounds,
+            seed: self.seed,
+            failure_rate: self.federation.failure_rate,
+            eval_every: self.federation.eval_every,
+        }
+    }
+
+    /// Whether `role` is trained under this config's strategy (a convenience for trainers).
+    pub fn trains(&self, role: Role) -> bool {
+        self.strategy("config").is_ok_and(|s| s.trains(role))
+    }
+}
+
+/// The dotted key path (`adapter.rank`) and 1-based line of the TOML key at byte `offset`.
+fn key_path_at(text: &str, offset: usize) -> (Option<String>, Option<usize>) {
+    let offset = offset.min(text.len());
+    let line_no = text[..offset].matches('\n').count() + 1;
+    let lines: Vec<&str> = text.lines().collect();
+    let Some(line) = lines.get(line_no - 1) else {
+        return (None, Some(line_no));
+    };
+    let table = lines[..line_no - 1]
+        .iter()
+        .rev()
+        .map(|l| l.trim())
+        .find(|l| l.starts_with('[') && l.ends_with(']'))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+    let key = line
+        .split_once('=')
+        .map(|(k, _)| k.trim().trim_matches('"').to_string())
+        .filter(|k| !k.is_empty() && !k.starts_with('['));
+    let path = match (table, key) {
+        (Some(t), Some(k)) => Some(format!("{t}.{k}")),
+        (None, Some(k)) => Some(k),
+        (Some(t), None) => Some(t),
+        (None, None) => None,
+    };
+    (path, Some(line_no))
+}
+
+/// `cuda:N` → `Some(N)`.
+pub fn parse_cuda_ordinal(device: &str) -> Option<usize> {
+    device.strip_prefix("cuda:")?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+        [model]
+        path = "assets/all-MiniLM-L6-v2"
+        [data]
+        format = "rotten_tomatoes"
+        path = "assets/rotten_tomatoes.csv"
+    "#;
+
+    fn err_of(extra: &str) -> String {
+        Config::from_toml_str(&format!("{extra}\n{MINIMAL}"), "test.toml")
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn minimal_config_gets_the_papers_defaults() {
+        let c = Config::from_toml_str(MINIMAL, "test.toml").unwrap();
+        assert_eq!(c.strategy.name, "fedsa");
+        assert_eq!((c.adapter.rank, c.adapter.alpha), (8, 16.0));
+        assert_eq!(c.partition.kind, PartitionKind::Dirichlet);
+        assert_eq!(c.partition.alpha, 0.5);
+        assert_eq!(c.strategy("t").unwrap(), Strategy::fedsa());
+    }
+
+    #[test]
+    fn round_trips_through_toml() {
+        let c = Config::from_toml_str(MINIMAL, "test.toml").unwrap();
+        let again = Config::from_toml_str(&c.to_toml_string().unwrap(), "again.toml").unwrap();
+        assert_eq!(c, again);
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_its_line() {
+        let e = err_of("[federation]\nnum_clients = 3\nnum_clientz = 4\n");
+        assert!(
+            e.contains("test.toml")
+                && e.contains("num_clientz")
+                && e.contains("federation.num_clientz")
+                && e.contains("line 3"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn wrong_type_is_an_error() {
+        let e = err_of("[adapter]\nrank = \"eight\"\n");
+        assert!(e.contains("test.toml") && e.contains("adapter.rank"), "{e}");
+    }
+
+    #[test]
+    fn range_errors_name_the_field() {
+        for (extra, field) in [
+            ("[adapter]\nrank = 0", "adapter.rank"),
+            (
+                "[federation]\nnum_clients = 2\nclients_per_round = 3",
+                "federation.clients_per_round",
+            ),
+            ("[partition]\nalpha = 0.0", "partition.alpha"),
+            ("[partition]\nkind = \"key\"", "partition.key"),
+            ("[training]\nlr = -1.0", "training.lr"),
+            ("device = \"gpu\"", "device"),
+            ("name = \"../escape\"", "name"),
+            ("[strategy]\nname = \"fedx\"", "strategy.name"),
+            ("[strategy]\nname = \"custom\"", "strategy.roles"),
+            (
+                "[federation]\nfailure_rate = 1.0",
+                "federation.failure_rate",
+            ),
+        ] {
+            let e = err_of(extra);
+            assert!(e.contains(field), "{extra:?} gave {e}");
+        }
+    }
+
+    #[test]
+    fn custom_strategy_is_read_from_roles() {
+        let c = Config::from_toml_str(
+            &format!(
+                "{MINIMAL}\n[strategy]\nname = \"custom\"\n[strategy.roles]\na = {{ train = true, share = false }}\nb = {{ train = true, share = true }}\nhead = {{ train = false, share = false }}\n"
+            ),
+            "t",
+        )
+        .unwrap();
+        let s = c.strategy("t").unwrap();
+        assert!(s.shares(Role::B) && !s.shares(Role::A) && !s.trains(Role::Head));
+    }
+}

@@ -1,0 +1,119 @@
+//! The one error type of the fedsa libraries. Every variant names what was wrong and where
+//! (file, field, line, tensor) so a user can fix the input without reading code.
+
+use std::path::PathBuf;
+
+/// Result alias used across the fedsa libraries.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in fedsa's libraries.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A configuration value is missing, malformed or inconsistent.
+    #[error("config {source_name}: {field}: {message}")]
+    Config {
+        source_name: String,
+        field: String,
+        message: String,
+    },
+
+    /// Reading or writing a file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A data file is malformed; `line` is 1-based, 0 when the problem is the whole file.
+    #[error("{}:{line}: {message}", file.display())]
+    Data {
+        file: PathBuf,
+        line: usize,
+        message: String,
+    },
+
+    /// A model file (weights, config, tokenizer) is missing or does not fit.
+    #[error("{}: {message}", file.display())]
+    Model { file: PathBuf, message: String },
+
+    /// A parameter set is inconsistent: wrong shape, missing tensor, length mismatch.
+    #[error("parameter `{name}`: {message}")]
+    Param { name: String, message: String },
+
+    /// A client failed during local training or evaluation.
+    #[error("client {client}: {message}")]
+    Client { client: usize, message: String },
+
+    /// The aggregator could not combine the round's updates.
+    #[error("aggregator `{aggregator}`: {message}")]
+    Aggregation { aggregator: String, message: String },
+
+    /// A plugin could not be loaded or misbehaved.
+    #[error("plugin {}: {message}", path.display())]
+    Plugin { path: PathBuf, message: String },
+
+    /// An error from the tensor backend or another library, with what fedsa was doing.
+    #[error("{context}: {message}")]
+    Backend { context: String, message: String },
+
+    /// The run was asked to stop.
+    #[error("stopped by request")]
+    Stopped,
+}
+
+impl Error {
+    /// A configuration error for `field` in the config named `source_name`.
+    pub fn config(
+        source_name: impl Into<String>,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self::Config {
+            source_name: source_name.into(),
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// An I/O error on `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// A data error at `file:line`.
+    pub fn data(file: impl Into<PathBuf>, line: usize, message: impl Into<String>) -> Self {
+        Self::Data {
+            file: file.into(),
+            line,
+            message: message.into(),
+        }
+    }
+
+    /// A model-file error.
+    pub fn model(file: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        Self::Model {
+            file: file.into(),
+            message: message.into(),
+        }
+    }
+
+    /// A parameter error for tensor `name`.
+    pub fn param(name: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Param {
+            name: name.into(),
+            message: message.into(),
+        }
+    }
+
+    /// A backend error with what fedsa was doing at the time.
+    pub fn backend(context: impl Into<String>, err: impl std::fmt::Display) -> Self {
+        Self::Backend {
+            context: context.into(),
+            message: err.to_string(),
+        }
+    }
+}

@@ -1,0 +1,508 @@
+//! The round loop: sample clients, broadcast the shared state, train locally, aggregate the
+//! shared roles, evaluate every client on its own test split, report everything as events.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::metrics::mean;
+use crate::{
+    Aggregator, ClientFailure, ClientRoundRecord, ClientTrainer, ClientUpdate, Error, EvalMetrics,
+    Event, EventSink, ParamSet, Result, Role, RoundRecord, RunSummary, SeededRng, Strategy,
+};
+
+/// Stream labels for [`SeededRng::derive`], so each use of randomness is independent and a
+/// resumed run draws exactly what an uninterrupted one would.
+const STREAM_SAMPLING: u64 = 1;
+const STREAM_FAILURES: u64 = 2;
+
+/// The shape of a federation, independent of the ML backend.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FederationSettings {
+    pub num_clients: usize,
+    pub clients_per_round: usize,
+    pub rounds: usize,
+    pub seed: u64,
+    /// Probability that a sampled client is made to fail (for testing fault handling).
+    pub failure_rate: f64,
+    /// Evaluate every client every this many rounds (and always after the last).
+    pub eval_every: usize,
+}
+
+/// The server's side of a run, enough to resume it exactly (clients checkpoint themselves).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerState {
+    pub completed_rounds: usize,
+    /// Bumped every time the global shared state changes.
+    pub version: u64,
+    /// Which version of the global state each client holds (`None`: diverged or never sent).
+    pub held: Vec<Option<u64>>,
+    pub history: Vec<RoundRecord>,
+    pub last_eval: Vec<Option<EvalMetrics>>,
+    #[serde(skip)]
+    pub global: ParamSet,
+    #[serde(skip)]
+    pub aggregator: ParamSet,
+}
+
+/// A federation of simulated clients around one server.
+pub struct Federation {
+    settings: FederationSettings,
+    strategy: Strategy,
+    aggregator: Box<dyn Aggregator>,
+    clients: Vec<Box<dyn ClientTrainer>>,
+    shared_names: Vec<String>,
+    global: ParamSet,
+    version: u64,
+    held: Vec<Option<u64>>,
+    completed: usize,
+    history: Vec<RoundRecord>,
+    last_eval: Vec<Option<EvalMetrics>>,
+    sink: Box<dyn EventSink>,
+}
+
+impl Federation {
+    /// Checks the settings, configures every client for `strategy`, and takes client 0's shared
+    /// parameters as the initial global state (all clients start from the same seeded init).
+    pub fn new(
+        settings: FederationSettings,
+        strategy: Strategy,
+        aggregator: Box<dyn Aggregator>,
+        mut clients: Vec<Box<dyn ClientTrainer>>,
+        sink: Box<dyn EventSink>,
+    ) -> Result<Self> {
+        check_settings(&settings, clients.len())?;
+        for (id, c) in clients.iter_mut().enumerate() {
+            c.configure(&strategy).map_err(|e| Error::Client {
+                client: id,
+                message: e.to_string(),
+            })?;
+        }
+        let roles = clients[0].roles();
+        for (id, c) in clients.iter().enumerate().skip(1) {
+            if c.roles() != roles {
+                return Err(Error::Client {
+                    client: id,
+                    message: "its parameters differ from client 0's; all clients must share one adapter layout".into(),
+                });
+            }
+        }
+        let shared_names: Vec<String> = roles
+            .iter()
+            .filter(|(_, r)| strategy.shares(**r))
+            .map(|(n, _)| n.clone())
+            .collect();
+        let global = clients[0].params(&shared_names)?;
+        let n = clients.len();
+        Ok(Self {
+            settings,
+            strategy,
+            aggregator,
+            clients,
+            shared_names,
+            global,
+            version: 0,
+            held: vec![None; n],
+            completed: 0,
+            history: Vec::new(),
+            last_eval: vec![None; n],
+            sink,
+        })
+    }
+
+    pub fn settings(&self) -> &FederationSettings {
+        &self.settings
+    }
+
+    pub fn strategy(&self) -> &Strategy {
+        &self.strategy
+    }
+
+    pub fn aggregator_name(&self) -> &str {
+        self.aggregator.name()
+    }
+
+    /// Rounds completed so far.
+    pub fn completed_rounds(&self) -> usize {
+        self.completed
+    }
+
+    /// The server's current shared state.
+    pub fn global(&self) -> &ParamSet {
+        &self.global
+    }
+
+    /// Names of the tensors that cross between client and server.
+    pub fn shared_names(&self) -> &[String] {
+        &self.shared_names
+    }
+
+    pub fn clients(&self) -> &[Box<dyn ClientTrainer>] {
+        &self.clients
+    }
+
+    pub fn clients_mut(&mut self) -> &mut [Box<dyn ClientTrainer>] {
+        &mut self.clients
+    }
+
+    /// Records of the rounds completed so far.
+    pub fn history(&self) -> &[RoundRecord] {
+        &self.history
+    }
+
+    /// Emits an event on the run's stream (for the layers around the loop: checkpoints, logs).
+    pub fn emit(&mut self, event: Event) {
+        self.sink.emit(event);
+    }
+
+    /// The server's state, for a checkpoint.
+    pub fn server_state(&self) -> Result<ServerState> {
+        Ok(ServerState {
+            completed_rounds: self.completed,
+            version: self.version,
+            held: self.held.clone(),
+            history: self.history.clone(),
+            last_eval: self.last_eval.clone(),
+            global: self.global.clone(),
+            aggregator: self.aggregator.state()?,
+        })
+    }
+
+    /// Restores a checkpointed server state (the clients restore their own).
+    pub fn restore_server_state(&mut self, state: ServerState) -> Result<()> {
+        if state.held.len() != self.clients.len() || state.last_eval.len() != self.clients.len() {
+            return Err(Error::param(
+                "server state",
+                format!(
+                    "checkpoint has {} clients, this run has {}",
+                    state.held.len(),
+                    self.clients.len()
+                ),
+            ));
+        }
+        self.global.check_same_layout(&state.global)?;
+        self.aggregator.load_state(&state.aggregator)?;
+        self.completed = state.completed_rounds;
+        self.version = state.version;
+        self.held = state.held;
+        self.history = state.history;
+        self.last_eval = state.last_eval;
+        self.global = state.global;
+        Ok(())
+    }
+
+    /// Runs the remaining rounds. `after_round` runs after each (checkpoints, progress); `stop`
+    /// ends the run cleanly between rounds.
+    pub fn run(
+        &mut self,
+        stop: &AtomicBool,
+        after_round: &mut dyn FnMut(&mut Federation, &RoundRecord) -> Result<()>,
+    ) -> Result<RunSummary> {
+        let started = Instant::now();
+        self.sink.emit(Event::RunStarted {
+            num_clients: self.clients.len(),
+            rounds: self.settings.rounds,
+            first_round: self.completed + 1,
+            strategy: self.strategy.name.clone(),
+            aggregator: self.aggregator.name().to_string(),
+        });
+        let result = (|| {
+            while self.completed < self.settings.rounds {
+                if stop.load(Ordering::Relaxed) {
+                    return Err(Error::Stopped);
+                }
+                let record = self.run_round()?;
+                after_round(self, &record)?;
+            }
+            Ok(self.summary(started.elapsed().as_secs_f64()))
+        })();
+        match &result {
+            Ok(summary) => self.sink.emit(Event::RunFinished {
+                summary: summary.clone(),
+            }),
+            Err(e) => self.sink.emit(Event::RunFailed {
+                error: e.to_string(),
+            }),
+        }
+        result
+    }
+
+    /// The run's outcome so far.
+    pub fn summary(&self, seconds: f64) -> RunSummary {
+        let last_means = self
+            .history
+            .iter()
+            .rev()
+            .find(|r| r.mean_accuracy.is_some());
+        RunSummary {
+            rounds: self.completed,
+            strategy: self.strategy.name.clone(),
+            clients: self.last_eval.clone(),
+            mean_accuracy: last_means.and_then(|r| r.mean_accuracy),
+            mean_f1: last_means.and_then(|r| r.mean_f1),
+            best_mean_accuracy: self
+                .history
+                .iter()
+                .filter_map(|r| r.mean_accuracy)
+                .reduce(f64::max),
+            total_bytes_down: self.history.iter().map(|r| r.bytes_down).sum(),
+            total_bytes_up: self.history.iter().map(|r| r.bytes_up).sum(),
+            failures: self.history.iter().map(|r| r.failed.len()).sum(),
+            seconds,
+        }
+    }
+
+    /// One round: sample, broadcast, train, aggregate, evaluate.
+    pub fn run_round(&mut self) -> Result<RoundRecord> {
+        let round = self.completed + 1;
+        let started = Instant::now();
+        let n = self.clients.len();
+        let sampled = SeededRng::derive(self.settings.seed, &[round as u64, STREAM_SAMPLING])
+            .sample_indices(n, self.settings.clients_per_round);
+        self.sink.emit(Event::RoundStarted {
+            round,
+            sampled: sampled.clone(),
+        });
+
+        let mut records: Vec<ClientRoundRecord> = (0..n)
+            .map(|client| ClientRoundRecord {
+                round,
+                client,
+                sampled: sampled.contains(&client),
+                train: None,
+                failure: None,
+                eval: None,
+                num_train_examples: self.clients[client].num_train_examples(),
+                bytes_down: 0,
+                bytes_up: 0,
+                train_seconds: 0.0,
+            })
+            .collect();
+        let mut updates = Vec::new();
+        let mut failures = Vec::new();
+
+        for &c in &sampled {
+            self.sink.emit(Event::ClientStarted { round, client: c });
+            let t0 = Instant::now();
+            records[c].bytes_down += self.sync_client(c)?;
+            // Whatever happens next, this client's copy of the shared state diverges.
+            self.held[c] = None;
+            match self.train_client(round, c) {
+                Ok((stats, params)) => {
+                    records[c].bytes_up = params.num_bytes();
+                    records[c].train = Some(stats);
+                    updates.push(ClientUpdate {
+                        client: c,
+                        num_examples: records[c].num_train_examples,
+                        params,
+                    });
+                }
+                Err(error) => {
+                    records[c].failure = Some(error.clone());
+                    self.sink.emit(Event::ClientFailed {
+                        round,
+                        client: c,
+                        error: error.clone(),
+                    });
+                    failures.push(ClientFailure { client: c, error });
+                }
+            }
+            records[c].train_seconds = t0.elapsed().as_secs_f64();
+            self.sink.emit(Event::ClientFinished {
+                record: records[c].clone(),
+            });
+        }
+
+        let (aggregated, note) = self.aggregate(round, &updates, &failures)?;
+        if let Some(note) = &note {
+            self.sink.emit(Event::Log {
+                message: format!("round {round}: {note}"),
+            });
+        }
+
+        let evaluate =
+            round % self.settings.eval_every.max(1) == 0 || round == self.settings.rounds;
+        if evaluate {
+            for c in 0..n {
+                records[c].bytes_down += self.sync_client(c)?;
+                match self.clients[c].evaluate() {
+                    Ok(m) => {
+                        records[c].eval = Some(m.clone());
+                        self.last_eval[c] = Some(m);
+                    }
+                    Err(e) => {
+                        let msg = format!("evaluation failed: {e}");
+                        self.sink.emit(Event::ClientFailed {
+                            round,
+                            client: c,
+                            error: msg.clone(),
+                        });
+                        records[c].failure.get_or_insert(msg);
+                    }
+                }
+            }
+        }
+
+        let evals: Vec<&EvalMetrics> = records.iter().filter_map(|r| r.eval.as_ref()).collect();
+        let failed: Vec<usize> = records
+            .iter()
+            .filter(|r| r.failure.is_some())
+            .map(|r| r.client)
+            .collect();
+        let record = RoundRecord {
+            round,
+            succeeded: updates.iter().map(|u| u.client).collect(),
+            failed,
+            sampled,
+            aggregated,
+            note,
+            mean_accuracy: mean(evals.iter().map(|m| m.accuracy)),
+            mean_f1: mean(evals.iter().map(|m| m.macro_f1)),
+            mean_loss: mean(evals.iter().map(|m| m.loss)),
+            mean_train_loss: mean(
+                records
+                    .iter()
+                    .filter_map(|r| r.train.as_ref().map(|t| t.loss)),
+            ),
+            bytes_down: records.iter().map(|r| r.bytes_down).sum(),
+            bytes_up: records.iter().map(|r| r.bytes_up).sum(),
+            seconds: started.elapsed().as_secs_f64(),
+        };
+        self.completed = round;
+        self.history.push(record.clone());
+        self.sink.emit(Event::RoundFinished {
+            record: record.clone(),
+            clients: records,
+        });
+        Ok(record)
+    }
+
+    /// Sends the global shared state to client `c` unless it already holds it; returns the bytes.
+    fn sync_client(&mut self, c: usize) -> Result<u64> {
+        if self.shared_names.is_empty() || self.held[c] == Some(self.version) {
+            return Ok(0);
+        }
+        self.clients[c]
+            .set_params(&self.global)
+            .map_err(|e| Error::Client {
+                client: c,
+                message: format!("could not receive the global state: {e}"),
+            })?;
+        self.held[c] = Some(self.version);
+        Ok(self.global.num_bytes())
+    }
+
+    /// Local training of client `c`; any problem becomes the failure message.
+    fn train_client(
+        &mut self,
+        round: usize,
+        c: usize,
+    ) -> std::result::Result<(crate::TrainStats, ParamSet), String> {
+        let mut fail_rng = SeededRng::derive(
+            self.settings.seed,
+            &[round as u64, STREAM_FAILURES, c as u64],
+        );
+        if self.settings.failure_rate > 0.0 && fail_rng.next_f64() < self.settings.failure_rate {
+            return Err("injected failure (federation.failure_rate)".into());
+        }
+        let client = &mut self.clients[c];
+        let stats = client.train(round).map_err(|e| e.to_string())?;
+        if !stats.loss.is_finite() {
+            return Err(format!("training loss is {}", stats.loss));
+        }
+        let params = client
+            .params(&self.shared_names)
+            .map_err(|e| e.to_string())?;
+        if let Some(name) = params.first_non_finite() {
+            return Err(format!("non-finite value in shared tensor `{name}`"));
+        }
+        self.global
+            .check_same_layout(&params)
+            .map_err(|e| e.to_string())?;
+        Ok((stats, params))
+    }
+
+    /// Aggregates the round's updates into the global state. Returns whether it changed and,
+    /// when it did not, why.
+    fn aggregate(
+        &mut self,
+        round: usize,
+        updates: &[ClientUpdate],
+        failures: &[ClientFailure],
+    ) -> Result<(bool, Option<String>)> {
+        if self.shared_names.is_empty() {
+            return Ok((
+                false,
+                Some(format!("strategy `{}` shares nothing", self.strategy.name)),
+            ));
+        }
+        if updates.is_empty() {
+            return Ok((
+                false,
+                Some("no client succeeded; the previous global state is kept".into()),
+            ));
+        }
+        let next = self
+            .aggregator
+            .aggregate(round, &self.global, updates, failures)?;
+        let Some(next) = next else {
+            return Ok((
+                false,
+                Some(format!(
+                    "aggregator `{}` kept the previous global state",
+                    self.aggregator.name()
+                )),
+            ));
+        };
+        if let Some(name) = next.first_non_finite() {
+            return Err(Error::Aggregation {
+                aggregator: self.aggregator.name().to_string(),
+                message: format!(
+                    "round {round}: the aggregate of `{name}` is not finite; stopping with the last good state"
+                ),
+            });
+        }
+        self.global.check_same_layout(&next)?;
+        self.global = next;
+        self.version += 1;
+        Ok((true, None))
+    }
+
+    /// Roles of the exchanged parameters, from client 0 (all clients share one layout).
+    pub fn roles(&self) -> std::collections::BTreeMap<String, Role> {
+        self.clients[0].roles()
+    }
+}
+
+fn check_settings(s: &FederationSettings, clients: usize) -> Result<()> {
+    let bad = |field: &str, message: String| Err(Error::config("federation", field, message));
+    if clients == 0 {
+        return bad(
+            "federation.num_clients",
+            "a federation needs at least one client".into(),
+        );
+    }
+    if s.num_clients != clients {
+        return bad(
+            "federation.num_clients",
+            format!("{} configured, {clients} clients built", s.num_clients),
+        );
+    }
+    if s.clients_per_round == 0 || s.clients_per_round > s.num_clients {
+        return bad(
+            "federation.clients_per_round",
+            format!(
+                "must be between 1 and num_clients ({}), got {}",
+                s.num_clients, s.clients_per_round
+            ),
+        );
+    }
+    if !(0.0..1.0).contains(&s.failure_rate) {
+        return bad(
+            "federation.failure_rate",
+            format!("must be in [0, 1), got {}", s.failure_rate),
+        );
+    }
+    Ok(())
+}

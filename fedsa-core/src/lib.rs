@@ -1,0 +1,33 @@
+//! fedsa-core: the stable contract of fedsa and its federation loop.
+//!
+//! Everything here is plain data and traits, with no ML backend, so a plugin or a remote client
+//! can depend on it cheaply. The paper's methods (FedSA, FedIT, FFA-LoRA, local) are rows of
+//! [`Strategy`]; the loop is [`Federation`]; the ML side plugs in through [`ClientTrainer`].
+
+mod aggregator;
+mod batch;
+pub mod config;
+mod error;
+mod event;
+mod federation;
+pub mod io;
+mod metrics;
+mod params;
+mod rng;
+mod role;
+mod strategy;
+pub mod testing;
+mod trainer;
+
+pub use aggregator::{Aggregator, ClientFailure, ClientUpdate, WeightedMean, weighted_mean};
+pub use batch::{Batch, EncodedExample};
+pub use config::Config;
+pub use error::{Error, Result};
+pub use event::{Event, EventSink, NoEvents};
+pub use federation::{Federation, FederationSettings, ServerState};
+pub use metrics::{ClientRoundRecord, RoundRecord, RunSummary, mean};
+pub use params::{ParamSet, TensorData};
+pub use rng::SeededRng;
+pub use role::Role;
+pub use strategy::{BUILTIN_STRATEGIES, RolePolicy, Strategy};
+pub use trainer::{ClientTrainer, EvalMetrics, TrainStats};

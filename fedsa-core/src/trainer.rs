@@ -1,0 +1,61 @@
+//! The one trait the federation needs from the ML side. Implemented with candle in
+//! `fedsa-adapters`; in core tests by a small deterministic fake (see [`crate::testing`]).
+
+use std::collections::BTreeMap;
+
+use crate::{ParamSet, Result, Role, Strategy};
+
+/// What one round of local training did.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TrainStats {
+    /// Mean training loss over the round's local steps.
+    pub loss: f64,
+    /// Optimizer steps taken.
+    pub steps: usize,
+    /// Examples seen (with repetition across epochs).
+    pub examples_seen: usize,
+}
+
+/// Evaluation of a client's own model on its own test split.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EvalMetrics {
+    pub loss: f64,
+    pub accuracy: f64,
+    pub macro_f1: f64,
+    pub num_examples: usize,
+    /// Task-specific extras (e.g. exact match for generation), by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra: BTreeMap<String, f64>,
+}
+
+/// A simulated client: its data, its model state, its local optimizer.
+pub trait ClientTrainer: Send {
+    /// Called once before the first round: which roles train (and which are frozen) follows
+    /// from the strategy. A trainer must not change a parameter whose role it was told not to
+    /// train.
+    fn configure(&mut self, strategy: &Strategy) -> Result<()>;
+
+    /// The role of every parameter that could be exchanged, by name.
+    fn roles(&self) -> BTreeMap<String, Role>;
+
+    /// Number of local training examples: the client's weight in a weighted mean.
+    fn num_train_examples(&self) -> usize;
+
+    /// Current values of the named parameters.
+    fn params(&self, names: &[String]) -> Result<ParamSet>;
+
+    /// Overwrites parameters with values received from the server.
+    fn set_params(&mut self, params: &ParamSet) -> Result<()>;
+
+    /// One round of local training.
+    fn train(&mut self, round: usize) -> Result<TrainStats>;
+
+    /// Evaluates the client's current model on its own test split.
+    fn evaluate(&mut self) -> Result<EvalMetrics>;
+
+    /// Everything private to resume this client exactly: parameters, optimizer moments, RNG.
+    fn save_state(&self) -> Result<ParamSet>;
+
+    /// Restores what [`ClientTrainer::save_state`] returned.
+    fn load_state(&mut self, state: &ParamSet) -> Result<()>;
+}
