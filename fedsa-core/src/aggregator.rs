@@ -64,7 +64,7 @@ pub trait Aggregator: Send {
 pub struct WeightedMean;
 
 impl Aggregator for WeightedMean {
-    fn name(&self) -> &str {
+    fn name(&self) -> &'static str {
         "fedavg"
     }
 

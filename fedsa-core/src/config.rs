@@ -454,13 +454,13 @@ impl Config {
             };
             return bad(field, "required for csv, tsv and jsonl data".into());
         }
-        if let Some(labels) = &d.labels {
-            if labels.len() < 2 {
-                return bad(
-                    "data.labels",
-                    "a classifier needs at least two labels".into(),
-                );
-            }
+        if let Some(labels) = &d.labels
+            && labels.len() < 2
+        {
+            return bad(
+                "data.labels",
+                "a classifier needs at least two labels".into(),
+            );
         }
         if d.max_examples == Some(0) {
             return bad("data.max_examples", "must be positive when set".into());
@@ -531,10 +531,10 @@ impl Config {
                 format!("must be in [0, 1), got {}", t.momentum),
             );
         }
-        if let Some(g) = t.max_grad_norm {
-            if !(g > 0.0 && g.is_finite()) {
-                return bad("training.max_grad_norm", format!("must be > 0, got {g}"));
-            }
+        if let Some(g) = t.max_grad_norm
+            && !(g > 0.0 && g.is_finite())
+        {
+            return bad("training.max_grad_norm", format!("must be > 0, got {g}"));
         }
         let a = &self.adapter;
         if a.rank == 0 {

@@ -322,13 +322,13 @@ impl Federation {
         }
 
         let evaluate =
-            round % self.settings.eval_every.max(1) == 0 || round == self.settings.rounds;
+            round.is_multiple_of(self.settings.eval_every.max(1)) || round == self.settings.rounds;
         if evaluate {
-            for c in 0..n {
-                records[c].bytes_down += self.sync_client(c)?;
+            for (c, record) in records.iter_mut().enumerate() {
+                record.bytes_down += self.sync_client(c)?;
                 match self.clients[c].evaluate() {
                     Ok(m) => {
-                        records[c].eval = Some(m.clone());
+                        record.eval = Some(m.clone());
                         self.last_eval[c] = Some(m);
                     }
                     Err(e) => {
@@ -338,7 +338,7 @@ impl Federation {
                             client: c,
                             error: msg.clone(),
                         });
-                        records[c].failure.get_or_insert(msg);
+                        record.failure.get_or_insert(msg);
                     }
                 }
             }

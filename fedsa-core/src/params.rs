@@ -166,6 +166,7 @@ impl ParamSet {
     }
 
     /// The subset whose names satisfy `keep`.
+    #[must_use]
     pub fn filter(&self, mut keep: impl FnMut(&str) -> bool) -> ParamSet {
         ParamSet {
             tensors: self

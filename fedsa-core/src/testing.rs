@@ -70,6 +70,7 @@ impl FakeTrainer {
     }
 
     /// Adds misbehaviour.
+    #[must_use]
     pub fn with_faults(mut self, faults: FakeFaults) -> Self {
         self.faults = faults;
         self

@@ -22,13 +22,24 @@ fn settings(n: usize, per_round: usize, rounds: usize) -> FederationSettings {
 }
 
 fn clients(n: usize) -> Vec<FakeTrainer> {
-    (0..n).map(|id| FakeTrainer::new(id, 10 * (id + 1), 2, 99)).collect()
+    (0..n)
+        .map(|id| FakeTrainer::new(id, 10 * (id + 1), 2, 99))
+        .collect()
 }
 
 fn federation(strategy: Strategy, s: FederationSettings, cs: Vec<FakeTrainer>) -> Federation {
-    let boxed: Vec<Box<dyn ClientTrainer>> =
-        cs.into_iter().map(|c| Box::new(c) as Box<dyn ClientTrainer>).collect();
-    Federation::new(s, strategy, Box::new(WeightedMean), boxed, Box::new(NoEvents)).unwrap()
+    let boxed: Vec<Box<dyn ClientTrainer>> = cs
+        .into_iter()
+        .map(|c| Box::new(c) as Box<dyn ClientTrainer>)
+        .collect();
+    Federation::new(
+        s,
+        strategy,
+        Box::new(WeightedMean),
+        boxed,
+        Box::new(NoEvents),
+    )
+    .unwrap()
 }
 
 fn names_with_role(fed: &Federation, role: Role) -> Vec<String> {
@@ -44,7 +55,8 @@ fn client_params(fed: &Federation, c: usize, names: &[String]) -> ParamSet {
 }
 
 fn run_all(fed: &mut Federation) {
-    fed.run(&AtomicBool::new(false), &mut |_, _| Ok(())).unwrap();
+    fed.run(&AtomicBool::new(false), &mut |_, _| Ok(()))
+        .unwrap();
 }
 
 #[test]
@@ -118,8 +130,10 @@ fn failing_client_is_excluded_and_reported() {
     });
     let events = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&events);
-    let boxed: Vec<Box<dyn ClientTrainer>> =
-        cs.into_iter().map(|c| Box::new(c) as Box<dyn ClientTrainer>).collect();
+    let boxed: Vec<Box<dyn ClientTrainer>> = cs
+        .into_iter()
+        .map(|c| Box::new(c) as Box<dyn ClientTrainer>)
+        .collect();
     let mut fed = Federation::new(
         settings(3, 3, 2),
         Strategy::fedit(),
@@ -133,7 +147,10 @@ fn failing_client_is_excluded_and_reported() {
     assert_eq!(record.failed, [1, 2]);
     assert!(record.aggregated);
     // Only client 0 (head -> [0, 0]) contributed.
-    assert_eq!(fed.global().get("classifier.weight").unwrap().data(), [0.0, 0.0]);
+    assert_eq!(
+        fed.global().get("classifier.weight").unwrap().data(),
+        [0.0, 0.0]
+    );
     let failures: Vec<(usize, String)> = events
         .lock()
         .unwrap()
@@ -165,7 +182,13 @@ fn round_without_success_keeps_the_global_state_and_says_so() {
     let before = fed.global().clone();
     let record = fed.run_round().unwrap();
     assert!(!record.aggregated);
-    assert!(record.note.as_deref().unwrap().contains("previous global state is kept"));
+    assert!(
+        record
+            .note
+            .as_deref()
+            .unwrap()
+            .contains("previous global state is kept")
+    );
     assert_eq!(fed.global(), &before);
 }
 
@@ -173,7 +196,11 @@ fn round_without_success_keeps_the_global_state_and_says_so() {
 fn local_strategy_exchanges_nothing() {
     let mut fed = federation(Strategy::local(), settings(3, 3, 2), clients(3));
     run_all(&mut fed);
-    assert!(fed.history().iter().all(|r| r.bytes_up == 0 && r.bytes_down == 0));
+    assert!(
+        fed.history()
+            .iter()
+            .all(|r| r.bytes_up == 0 && r.bytes_down == 0)
+    );
 }
 
 #[test]
@@ -186,7 +213,10 @@ fn same_seed_gives_the_same_run_and_sampling_respects_clients_per_round() {
         run_all(&mut fed);
         fed.history()
             .iter()
-            .map(|r| RoundRecord { seconds: 0.0, ..r.clone() })
+            .map(|r| RoundRecord {
+                seconds: 0.0,
+                ..r.clone()
+            })
             .collect::<Vec<_>>()
     };
     let a = run(1);
@@ -216,7 +246,10 @@ fn injected_failures_are_reported_over_many_rounds() {
 fn resumed_from_server_and_client_state_matches_uninterrupted_run() {
     let strip = |h: &[RoundRecord]| {
         h.iter()
-            .map(|r| RoundRecord { seconds: 0.0, ..r.clone() })
+            .map(|r| RoundRecord {
+                seconds: 0.0,
+                ..r.clone()
+            })
             .collect::<Vec<_>>()
     };
     let mut full = federation(Strategy::fedsa(), settings(4, 2, 6), clients(4));
@@ -227,7 +260,11 @@ fn resumed_from_server_and_client_state_matches_uninterrupted_run() {
         first.run_round().unwrap();
     }
     let server = first.server_state().unwrap();
-    let states: Vec<ParamSet> = first.clients().iter().map(|c| c.save_state().unwrap()).collect();
+    let states: Vec<ParamSet> = first
+        .clients()
+        .iter()
+        .map(|c| c.save_state().unwrap())
+        .collect();
 
     let mut resumed = federation(Strategy::fedsa(), settings(4, 2, 6), clients(4));
     resumed.restore_server_state(server).unwrap();
@@ -272,8 +309,14 @@ fn non_finite_aggregate_stops_the_run() {
     )
     .unwrap();
     let before = fed.global().clone();
-    let err = fed.run(&AtomicBool::new(false), &mut |_, _| Ok(())).unwrap_err().to_string();
-    assert!(err.contains("not finite") && err.contains("poison"), "{err}");
+    let err = fed
+        .run(&AtomicBool::new(false), &mut |_, _| Ok(()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("not finite") && err.contains("poison"),
+        "{err}"
+    );
     assert_eq!(fed.global(), &before);
     assert_eq!(fed.completed_rounds(), 0);
 }

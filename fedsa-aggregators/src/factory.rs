@@ -1,0 +1,49 @@
+//! Turning `strategy.aggregator` and its options into an aggregator: built-ins first, then
+//! aggregator plugins by name. An unknown name lists what exists.
+
+use fedsa_core::{Aggregator, Error, Result};
+
+use crate::builtin::{self, BUILTIN_AGGREGATORS};
+use crate::registry::{PluginKind, PluginRegistry};
+
+/// The aggregator `name`, configured by `options_toml` (the TOML text of
+/// `[strategy.aggregator_options]`; plugins receive it verbatim as their config string).
+pub fn build_aggregator(
+    name: &str,
+    options_toml: &str,
+    registry: &PluginRegistry,
+) -> Result<Box<dyn Aggregator>> {
+    if let Some(built) = builtin::build(name, options_toml) {
+        return built;
+    }
+    match registry.get(name) {
+        Some(plugin) if plugin.kind() == PluginKind::Aggregator => {
+            Ok(Box::new(plugin.create_aggregator(options_toml)?))
+        }
+        Some(plugin) => Err(Error::config(
+            "strategy",
+            "strategy.aggregator",
+            format!(
+                "`{name}` is an {} plugin ({}), not an aggregator",
+                plugin.kind(),
+                plugin.path().display()
+            ),
+        )),
+        None => {
+            let plugins = registry.names(PluginKind::Aggregator);
+            Err(Error::config(
+                "strategy",
+                "strategy.aggregator",
+                format!(
+                    "unknown aggregator `{name}`; built-in: {}; plugins: {}",
+                    BUILTIN_AGGREGATORS.join(", "),
+                    if plugins.is_empty() {
+                        "none loaded (list libraries in `plugins = [..]` or folders in FEDSA_PLUGIN_PATH)".to_string()
+                    } else {
+                        plugins.join(", ")
+                    }
+                ),
+            ))
+        }
+    }
+}
