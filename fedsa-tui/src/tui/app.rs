@@ -1,0 +1,190 @@
+//! The TUI's whole state as plain data: the screen, the setup form, the partition preview, the
+//! run built from events, the log and the compared runs. Keys and events change it through pure
+//! functions (`keys`, `events`); drawing only reads it.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use fedsa_core::Config;
+
+use super::events::{Log, RunState, RunStatus};
+use super::form::Form;
+use super::preview::{ClientsPreview, Preview};
+use super::runs::RunCurves;
+
+/// The screens, in tab order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Screen {
+    #[default]
+    Setup,
+    Clients,
+    Train,
+    Compare,
+}
+
+impl Screen {
+    pub const ALL: [Screen; 4] = [Self::Setup, Self::Clients, Self::Train, Self::Compare];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::Setup => "Setup",
+            Self::Clients => "Clients",
+            Self::Train => "Train",
+            Self::Compare => "Compare",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        Self::ALL.iter().position(|s| *s == self).unwrap_or(0)
+    }
+
+    /// The screen `delta` tabs away, wrapping around.
+    #[must_use]
+    pub fn step(self, delta: isize) -> Screen {
+        let n = Self::ALL.len() as isize;
+        Self::ALL[(self.index() as isize + delta).rem_euclid(n) as usize]
+    }
+}
+
+/// What the event loop must do after a key: the side effects `handle_key` does not do itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    None,
+    Quit,
+    /// Write the form's config to the config file.
+    Save,
+    /// Start a run of the form's config.
+    Launch,
+    /// Ask the running federation to stop after the current round.
+    Stop,
+    /// Compute the partition preview of the form's config.
+    Preview,
+    /// Read a run folder into the Compare screen.
+    LoadRun(PathBuf),
+    /// Load every run folder in the output folder into the Compare screen.
+    FindRuns,
+}
+
+/// A one-line message in the footer until the next key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub text: String,
+    pub error: bool,
+}
+
+/// The Compare screen's runs and its "add a run folder" prompt.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Compare {
+    pub runs: Vec<RunCurves>,
+    pub selected: usize,
+    /// The path being typed after `a`.
+    pub input: Option<String>,
+    /// Whether the output folder was searched for runs already.
+    pub searched: bool,
+}
+
+impl Compare {
+    /// Adds a run, replacing one read from the same folder before.
+    pub fn add(&mut self, run: RunCurves) {
+        if let Some(i) = self.runs.iter().position(|r| r.path == run.path) {
+            self.runs[i] = run;
+            self.selected = i;
+        } else {
+            self.runs.push(run);
+            self.selected = self.runs.len() - 1;
+        }
+    }
+
+    pub fn remove_selected(&mut self) {
+        if self.selected < self.runs.len() {
+            self.runs.remove(self.selected);
+        }
+        self.selected = self.selected.min(self.runs.len().saturating_sub(1));
+    }
+}
+
+/// Everything the TUI shows.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub screen: Screen,
+    pub show_help: bool,
+    pub form: Form,
+    /// Where `Save` writes the config.
+    pub config_path: PathBuf,
+    pub preview: Preview,
+    /// First client row shown on the Clients screen.
+    pub clients_offset: usize,
+    pub run: RunState,
+    /// Client row selected on the Train screen.
+    pub train_selected: usize,
+    pub log: Log,
+    pub compare: Compare,
+    pub notice: Option<Notice>,
+    /// `q` was pressed while a run or unsaved edits would be lost: the next `q` quits.
+    pub confirm_quit: bool,
+    /// Wall time since the current run was launched (set by the event loop's clock).
+    pub elapsed: Option<Duration>,
+}
+
+impl App {
+    /// The app on the Setup screen of `config`, loaded from (and saved to) `config_path`.
+    pub fn new(config: Config, config_path: PathBuf) -> Self {
+        let form = Form::new(config, config_path.display().to_string());
+        Self {
+            screen: Screen::Setup,
+            show_help: false,
+            form,
+            config_path,
+            preview: Preview::Stale,
+            clients_offset: 0,
+            run: RunState::default(),
+            train_selected: 0,
+            log: Log::default(),
+            compare: Compare::default(),
+            notice: None,
+            confirm_quit: false,
+            elapsed: None,
+        }
+    }
+
+    pub fn info(&mut self, text: impl Into<String>) {
+        self.notice = Some(Notice {
+            text: text.into(),
+            error: false,
+        });
+    }
+
+    pub fn error(&mut self, text: impl Into<String>) {
+        self.notice = Some(Notice {
+            text: text.into(),
+            error: true,
+        });
+    }
+
+    /// Resets the dashboard for a new run of `config`.
+    pub fn begin_run(&mut self, config: &Config) {
+        self.run = RunState {
+            status: RunStatus::Starting,
+            num_clients: config.federation.num_clients,
+            total_rounds: config.federation.rounds,
+            first_round: 1,
+            strategy: config.strategy.name.clone(),
+            aggregator: config.strategy.aggregator.clone(),
+            ..RunState::default()
+        };
+        self.train_selected = 0;
+        self.elapsed = Some(Duration::ZERO);
+        self.log.push(format!(
+            "launching run `{}`: loading model and data",
+            config.name
+        ));
+    }
+
+    pub fn set_preview(&mut self, result: Result<ClientsPreview, String>) {
+        self.clients_offset = 0;
+        self.preview = match result {
+            Ok(p) => Preview::Ready(p),
+            Err(e) => Preview::Failed(e),
+        };
+    }
+}
