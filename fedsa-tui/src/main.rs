@@ -1,1 +1,88 @@
-fn main() {}
+//! The `fedsa` binary.
+
+use std::process::ExitCode;
+use std::sync::mpsc;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use fedsa_core::Config;
+use fedsa_tui::cli::{Cli, Command, PluginsAction, QUICKSTART};
+use fedsa_tui::headless::{Progress, summary_table};
+use fedsa_tui::pipeline::{self, RunOptions};
+use fedsa_tui::{commands, runner};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(path: &std::path::Path) -> Result<Config> {
+    Ok(Config::load(path)?)
+}
+
+fn dispatch(cli: Cli) -> Result<()> {
+    match cli.command {
+        None => commands::open_tui(&std::path::PathBuf::from(QUICKSTART)),
+        Some(Command::Tui { config }) => {
+            commands::open_tui(&config.unwrap_or_else(|| QUICKSTART.into()))
+        }
+        Some(Command::Run {
+            config,
+            resume,
+            device,
+            name,
+            output_dir,
+        }) => {
+            let mut cfg = load_config(&config)?;
+            if let Some(d) = device {
+                cfg.device = d;
+            }
+            if let Some(n) = name {
+                cfg.name = n;
+            }
+            if let Some(o) = output_dir {
+                cfg.output_dir = o;
+            }
+            cfg.validate("command line")?;
+            run_headless(cfg, resume)
+        }
+        Some(Command::Partition { config, json }) => {
+            let cfg = load_config(&config)?;
+            let (_, _, report) = pipeline::load_partition(&cfg)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{report}");
+            }
+            Ok(())
+        }
+        Some(Command::Plugins {
+            action: PluginsAction::List,
+            plugins,
+        }) => commands::list_plugins(&plugins),
+        Some(Command::Export { run, client, out }) => commands::export(&run, client, &out),
+        Some(Command::Predict { run, client, text }) => commands::predict(&run, client, &text),
+    }
+}
+
+fn run_headless(cfg: Config, resume: bool) -> Result<()> {
+    let (tx, rx) = mpsc::channel();
+    let handle = runner::spawn_with(cfg, RunOptions { resume }, tx);
+    let mut progress = Progress::new();
+    for event in rx {
+        progress.on_event(&event);
+    }
+    let summary = handle
+        .join
+        .join()
+        .map_err(|_| anyhow::anyhow!("the federation thread panicked"))?
+        .context("the run failed")?;
+    println!("{}", summary_table(&summary));
+    Ok(())
+}

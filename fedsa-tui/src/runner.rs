@@ -7,6 +7,8 @@ use std::thread::JoinHandle;
 
 use fedsa_core::{Config, Event, RunSummary};
 
+use crate::pipeline::{self, RunOptions};
+
 /// A run in progress: set `stop` to end it between rounds; join for its outcome.
 pub struct RunHandle {
     pub stop: Arc<AtomicBool>,
@@ -15,14 +17,16 @@ pub struct RunHandle {
 
 /// Starts a run of `config` on a new thread, reporting on `events`.
 pub fn spawn(config: Config, events: Sender<Event>) -> RunHandle {
+    spawn_with(config, RunOptions::default(), events)
+}
+
+/// Like [`spawn`], with options (resume).
+pub fn spawn_with(config: Config, options: RunOptions, events: Sender<Event>) -> RunHandle {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);
-    let join = std::thread::spawn(move || {
-        let _ = (&config, &flag);
-        let _ = events.send(Event::RunFailed {
-            error: "training is not wired into this build yet".into(),
-        });
-        anyhow::bail!("training is not wired into this build yet")
-    });
+    let join = std::thread::Builder::new()
+        .name("federation".into())
+        .spawn(move || pipeline::execute(&config, &options, Box::new(events), &flag))
+        .expect("spawning the federation thread");
     RunHandle { stop, join }
 }

@@ -1,0 +1,79 @@
+//! The command line: `fedsa run`, `fedsa tui`, `fedsa partition`, `fedsa plugins list`,
+//! `fedsa export`, `fedsa predict`. With no subcommand, the TUI opens on the quickstart config.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// The default config the TUI opens and the README's first command runs.
+pub const QUICKSTART: &str = "examples/quickstart.toml";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "fedsa",
+    version,
+    about = "Federated fine-tuning with selective aggregation of low-rank adapters (FedSA-LoRA)"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a whole federation headless from a TOML config.
+    Run {
+        config: PathBuf,
+        /// Continue the run folder's last complete checkpoint.
+        #[arg(long)]
+        resume: bool,
+        /// Override the config's device (`cpu`, `cuda:N`).
+        #[arg(long)]
+        device: Option<String>,
+        /// Override the config's run name (the run folder's name).
+        #[arg(long)]
+        name: Option<String>,
+        /// Override the config's output folder.
+        #[arg(long)]
+        output_dir: Option<PathBuf>,
+    },
+    /// Open the interactive terminal UI on a config.
+    Tui { config: Option<PathBuf> },
+    /// Show how a config splits the data into clients, without training.
+    Partition {
+        config: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Plugins: list built-in and discovered ones.
+    Plugins {
+        #[command(subcommand)]
+        action: PluginsAction,
+        /// Also load these plugin libraries.
+        #[arg(long = "plugin", global = true)]
+        plugins: Vec<PathBuf>,
+    },
+    /// Write a client's personalised adapter in PEFT's layout.
+    Export {
+        run: PathBuf,
+        #[arg(long)]
+        client: usize,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print each label's probability for TEXT under a client's model.
+    Predict {
+        run: PathBuf,
+        #[arg(long)]
+        client: usize,
+        #[arg(required = true)]
+        text: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PluginsAction {
+    /// List built-in and found plugins with kind, name and ABI version.
+    List,
+}

@@ -1,0 +1,173 @@
+//! The headless consumer of a run's events: progress bars on a terminal, plain lines otherwise,
+//! and the summary table at the end.
+
+use std::fmt::Write as _;
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use fedsa_core::{Event, RunSummary};
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Prints a run's progress from its events.
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    rounds: usize,
+}
+
+impl Progress {
+    /// Progress bars when stderr is a terminal, plain lines otherwise.
+    pub fn new() -> Self {
+        Self {
+            bar: None,
+            rounds: 0,
+        }
+    }
+
+    fn line(&self, text: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(text),
+            None => eprintln!("{text}"),
+        }
+    }
+
+    /// Handles one event.
+    pub fn on_event(&mut self, event: &Event) {
+        match event {
+            Event::RunStarted {
+                num_clients,
+                rounds,
+                first_round,
+                strategy,
+                aggregator,
+            } => {
+                self.rounds = *rounds;
+                let head = format!(
+                    "fedsa: {num_clients} clients, rounds {first_round}..={rounds}, strategy {strategy}, aggregator {aggregator}"
+                );
+                if std::io::stderr().is_terminal() {
+                    let bar = ProgressBar::new(*rounds as u64);
+                    bar.set_style(
+                        ProgressStyle::with_template(
+                            "{spinner} round {pos}/{len} [{bar:30}] {elapsed_precise} eta {eta} {msg}",
+                        )
+                        .unwrap_or_else(|_| ProgressStyle::default_bar())
+                        .progress_chars("=> "),
+                    );
+                    bar.set_position((*first_round - 1) as u64);
+                    bar.enable_steady_tick(Duration::from_millis(200));
+                    self.bar = Some(bar);
+                }
+                self.line(&head);
+            }
+            Event::ClientStarted { round, client } => {
+                if let Some(bar) = &self.bar {
+                    bar.set_message(format!("round {round}: training client {client}"));
+                }
+            }
+            Event::ClientFailed {
+                round,
+                client,
+                error,
+            } => self.line(&format!("round {round}: client {client} failed: {error}")),
+            Event::RoundFinished { record, .. } => {
+                let acc = record
+                    .mean_accuracy
+                    .map_or_else(|| "-".into(), |a| format!("{:.2}%", a * 100.0));
+                let f1 = record
+                    .mean_f1
+                    .map_or_else(|| "-".into(), |a| format!("{:.2}%", a * 100.0));
+                let loss = record
+                    .mean_train_loss
+                    .map_or_else(|| "-".into(), |l| format!("{l:.4}"));
+                self.line(&format!(
+                    "round {}/{}: mean acc {acc}  mean F1 {f1}  train loss {loss}  up {}  down {}  failed {}  {:.1}s",
+                    record.round,
+                    self.rounds,
+                    human_bytes(record.bytes_up),
+                    human_bytes(record.bytes_down),
+                    record.failed.len(),
+                    record.seconds
+                ));
+                if let Some(bar) = &self.bar {
+                    bar.set_position(record.round as u64);
+                }
+            }
+            Event::Log { message } => self.line(message),
+            Event::RunFinished { .. } | Event::RunFailed { .. } => {
+                if let Some(bar) = self.bar.take() {
+                    bar.finish_and_clear();
+                }
+            }
+            Event::RoundStarted { .. }
+            | Event::ClientFinished { .. }
+            | Event::CheckpointWritten { .. } => {}
+        }
+    }
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Bytes as B / KiB / MiB.
+pub fn human_bytes(bytes: u64) -> String {
+    let b = bytes as f64;
+    if b >= 1024.0 * 1024.0 {
+        format!("{:.2} MiB", b / 1024.0 / 1024.0)
+    } else if b >= 1024.0 {
+        format!("{:.1} KiB", b / 1024.0)
+    } else {
+        format!("{bytes} B")
+    }
+}
+
+fn pct(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".into(), |v| format!("{:.2}", v * 100.0))
+}
+
+/// The summary table: per-client accuracy and F1, their plain mean, bytes per round.
+pub fn summary_table(summary: &RunSummary) -> String {
+    // Writing to a String cannot fail, so the fmt results are ignored.
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<8} {:>10} {:>10} {:>10} {:>9}",
+        "client", "acc %", "F1 %", "loss", "examples"
+    );
+    for (k, m) in summary.clients.iter().enumerate() {
+        let _ = match m {
+            Some(m) => writeln!(
+                out,
+                "{:<8} {:>10.2} {:>10.2} {:>10.4} {:>9}",
+                k,
+                m.accuracy * 100.0,
+                m.macro_f1 * 100.0,
+                m.loss,
+                m.num_examples
+            ),
+            None => writeln!(out, "{k:<8} {:>10} {:>10} {:>10} {:>9}", "-", "-", "-", "-"),
+        };
+    }
+    let _ = writeln!(
+        out,
+        "{:<8} {:>10} {:>10}",
+        "mean",
+        pct(summary.mean_accuracy),
+        pct(summary.mean_f1)
+    );
+    let rounds = summary.rounds.max(1) as u64;
+    let _ = writeln!(
+        out,
+        "best mean acc {}%  |  per round: up {}  down {}  |  failures {}  |  {} rounds, strategy {}, {:.1}s",
+        pct(summary.best_mean_accuracy),
+        human_bytes(summary.total_bytes_up / rounds),
+        human_bytes(summary.total_bytes_down / rounds),
+        summary.failures,
+        summary.rounds,
+        summary.strategy,
+        summary.seconds
+    );
+    out
+}

@@ -1,0 +1,198 @@
+//! A run on disk: the resolved config, metrics (JSONL and CSV), the summary, and checkpoints.
+//! Every file is written atomically, so a crash mid-write never leaves a corrupt one.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use fedsa_core::io::write_atomic;
+use fedsa_core::{ClientRoundRecord, Config, RoundRecord, RunSummary};
+use serde::{Deserialize, Serialize};
+
+/// One line of `metrics.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum MetricLine {
+    Round(RoundRecord),
+    Client(ClientRoundRecord),
+}
+
+impl MetricLine {
+    pub fn round(&self) -> usize {
+        match self {
+            MetricLine::Round(r) => r.round,
+            MetricLine::Client(c) => c.round,
+        }
+    }
+}
+
+/// The folder of one run.
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    root: PathBuf,
+    lines: Vec<MetricLine>,
+}
+
+impl RunDir {
+    /// Where `config`'s run lives.
+    pub fn path_for(config: &Config) -> PathBuf {
+        config.output_dir.join(&config.name)
+    }
+
+    /// Creates a new run folder; refuses to overwrite a previous run.
+    pub fn create(config: &Config) -> Result<RunDir> {
+        let root = Self::path_for(config);
+        if root.join("config.toml").exists() {
+            bail!(
+                "{} already holds a run: resume it with --resume, or set another `name` in the config",
+                root.display()
+            );
+        }
+        fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
+        write_atomic(
+            &root.join("config.toml"),
+            config.to_toml_string()?.as_bytes(),
+        )?;
+        Ok(RunDir {
+            root,
+            lines: Vec::new(),
+        })
+    }
+
+    /// Opens an existing run to resume it, keeping the metrics of rounds up to `completed`.
+    pub fn open_for_resume(config: &Config, completed: usize) -> Result<RunDir> {
+        let root = Self::path_for(config);
+        let lines = read_metrics(&root.join("metrics.jsonl"))?
+            .into_iter()
+            .filter(|l| l.round() <= completed)
+            .collect();
+        Ok(RunDir { root, lines })
+    }
+
+    /// Opens a finished or running run folder for reading.
+    pub fn open(root: &Path) -> Result<RunDir> {
+        if !root.join("config.toml").is_file() {
+            bail!(
+                "{} is not a fedsa run folder (no config.toml)",
+                root.display()
+            );
+        }
+        Ok(RunDir {
+            root: root.to_path_buf(),
+            lines: read_metrics(&root.join("metrics.jsonl"))?,
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn checkpoints(&self) -> PathBuf {
+        self.root.join("checkpoints")
+    }
+
+    pub fn lines(&self) -> &[MetricLine] {
+        &self.lines
+    }
+
+    /// The resolved config saved with the run.
+    pub fn config(&self) -> Result<Config> {
+        Ok(Config::load(&self.root.join("config.toml"))?)
+    }
+
+    /// Writes a JSON file into the run folder.
+    pub fn write_json<T: Serialize>(&self, name: &str, value: &T) -> Result<()> {
+        let text = serde_json::to_string_pretty(value)?;
+        write_atomic(&self.root.join(name), text.as_bytes())?;
+        Ok(())
+    }
+
+    /// Adds a round's records and rewrites `metrics.jsonl` and `metrics.csv`.
+    pub fn record_round(
+        &mut self,
+        round: &RoundRecord,
+        clients: &[ClientRoundRecord],
+    ) -> Result<()> {
+        self.lines.retain(|l| l.round() != round.round);
+        self.lines
+            .extend(clients.iter().cloned().map(MetricLine::Client));
+        self.lines.push(MetricLine::Round(round.clone()));
+        let mut jsonl = String::new();
+        for line in &self.lines {
+            jsonl.push_str(&serde_json::to_string(line)?);
+            jsonl.push('\n');
+        }
+        write_atomic(&self.root.join("metrics.jsonl"), jsonl.as_bytes())?;
+        write_atomic(
+            &self.root.join("metrics.csv"),
+            metrics_csv(&self.lines).as_bytes(),
+        )?;
+        Ok(())
+    }
+
+    pub fn write_summary(&self, summary: &RunSummary) -> Result<()> {
+        self.write_json("summary.json", summary)
+    }
+}
+
+/// Reads `metrics.jsonl`; a missing file is an empty history.
+pub fn read_metrics(path: &Path) -> Result<Vec<MetricLine>> {
+    let text = match fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l)
+                .with_context(|| format!("{}:{}: not a metrics record", path.display(), i + 1))
+        })
+        .collect()
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map(|v| format!("{v:.6}")).unwrap_or_default()
+}
+
+/// One row per client per round and one per round, for spreadsheets.
+fn metrics_csv(lines: &[MetricLine]) -> String {
+    let mut out = String::from(
+        "kind,round,client,sampled,failed,train_loss,eval_loss,accuracy,macro_f1,bytes_down,bytes_up,seconds\n",
+    );
+    for line in lines {
+        let row = match line {
+            MetricLine::Client(c) => format!(
+                "client,{},{},{},{},{},{},{},{},{},{},{:.3}",
+                c.round,
+                c.client,
+                c.sampled,
+                c.failure.is_some(),
+                opt(c.train.as_ref().map(|t| t.loss)),
+                opt(c.eval.as_ref().map(|e| e.loss)),
+                opt(c.eval.as_ref().map(|e| e.accuracy)),
+                opt(c.eval.as_ref().map(|e| e.macro_f1)),
+                c.bytes_down,
+                c.bytes_up,
+                c.train_seconds
+            ),
+            MetricLine::Round(r) => format!(
+                "round,{},,{},{},{},{},{},{},{},{},{:.3}",
+                r.round,
+                r.sampled.len(),
+                r.failed.len(),
+                opt(r.mean_train_loss),
+                opt(r.mean_loss),
+                opt(r.mean_accuracy),
+                opt(r.mean_f1),
+                r.bytes_down,
+                r.bytes_up,
+                r.seconds
+            ),
+        };
+        out.push_str(&row);
+        out.push('\n');
+    }
+    out
+}
