@@ -1,0 +1,15 @@
+//! Adapters as data. An [`AdapterSpec`] names its parameters (shape in terms of `in`, `out`,
+//! `r`, init rule, role, PEFT name), a scale rule, and a program over a fixed vocabulary of
+//! ops; [`AdapterSet`] instantiates it on the target modules of a model and runs it.
+//! LoRA, rsLoRA and VeRA are specs themselves ([`AdapterSpec::builtin`]), so plugins get the same
+//! power.
+
+mod builtin;
+mod program;
+mod set;
+mod shape;
+mod spec;
+
+pub use builtin::builtin_kinds;
+pub use set::{AdapterSet, ForwardCtx, InitialParam};
+pub use spec::{AdapterSpec, DimExpr, InitRule, OpSpec, ParamSpec, ScaleRule};

@@ -1,0 +1,251 @@
+//! An adapter spec instantiated on a model: which layers carry it, their frozen tensors, the
+//! initial values of their trainable ones, and the forward pass of one adapted layer.
+
+use std::collections::{BTreeMap, HashMap};
+
+use candle_core::{Device, Tensor};
+
+use fedsa_core::config::AdapterConfig;
+use fedsa_core::{Error, Result, Role, SeededRng};
+
+use crate::adapter::program::{OpEnv, run};
+use crate::adapter::shape::{Dims, check_program};
+use crate::adapter::spec::{AdapterSpec, InitRule, ParamSpec, check_adapter_config};
+use crate::backend::Context;
+use crate::model::{BaseModel, Module};
+use crate::seeded::{kaiming_bound, normal, stream, tensor, uniform};
+
+/// Train or eval mode, and the client's RNG for dropout.
+pub struct ForwardCtx<'r> {
+    pub train: bool,
+    pub rng: Option<&'r mut SeededRng>,
+}
+
+impl ForwardCtx<'_> {
+    /// Evaluation: no dropout, no randomness.
+    pub fn eval() -> ForwardCtx<'static> {
+        ForwardCtx {
+            train: false,
+            rng: None,
+        }
+    }
+}
+
+/// A trainable tensor's name (PEFT style), role and initial value.
+pub struct InitialParam {
+    pub name: String,
+    pub role: Role,
+    pub value: Tensor,
+}
+
+struct LayerAdapter {
+    /// Frozen per-layer tensors by register name.
+    frozen: Vec<(String, Tensor)>,
+    /// Trainable tensors: register name → full (PEFT) name.
+    trainable: Vec<(String, String)>,
+    /// Resolved `len` of each `slice` op (0 for other ops).
+    slice_lens: Vec<usize>,
+}
+
+/// The spec on every targeted linear layer.
+pub struct AdapterSet {
+    spec: AdapterSpec,
+    scale: f64,
+    dropout: f64,
+    layers: BTreeMap<(usize, Module), LayerAdapter>,
+    shared: Vec<(String, Tensor)>,
+}
+
+impl AdapterSet {
+    /// Places `spec` on the modules `adapter.target_modules` matches (PEFT rule: the module's
+    /// full name equals a target or ends with `.target`); initial values depend only on `seed`
+    /// and each tensor's name.
+    pub fn build(
+        spec: &AdapterSpec,
+        adapter: &AdapterConfig,
+        base: &BaseModel,
+        seed: u64,
+    ) -> Result<(AdapterSet, Vec<InitialParam>)> {
+        check_adapter_config(adapter)?;
+        let source = format!("adapter `{}`", spec.name);
+        spec.validate(&source)?;
+        let modules = base.modules();
+        let mut targets = Vec::new();
+        for t in &adapter.target_modules {
+            let hits: Vec<_> = modules
+                .iter()
+                .filter(|m| m.name == *t || m.name.ends_with(&format!(".{t}")))
+                .collect();
+            if hits.is_empty() {
+                return Err(Error::config(
+                    "adapter",
+                    "adapter.target_modules",
+                    format!(
+                        "`{t}` matches no linear layer of the encoder (try query, key, value, attention.output.dense, intermediate.dense, output.dense)"
+                    ),
+                ));
+            }
+            targets.extend(hits);
+        }
+        targets.sort_by_key(|m| (m.layer, m.module));
+        targets.dedup_by_key(|m| (m.layer, m.module));
+        let in_max = targets.iter().map(|m| m.inp).max().unwrap_or(1);
+        let out_max = targets.iter().map(|m| m.out).max().unwrap_or(1);
+        let device = base.device();
+        let rank = adapter.rank;
+
+        let mut shared = Vec::new();
+        let shared_dims = Dims {
+            inp: in_max,
+            out: out_max,
+            rank,
+            in_max,
+            out_max,
+        };
+        for p in spec.params.iter().filter(|p| p.shared) {
+            let name = format!("shared.{}", p.peft_name);
+            let value = init_param(p, &name, &shared_dims, seed, None, device)?;
+            shared.push((p.name.clone(), value));
+        }
+
+        let mut layers = BTreeMap::new();
+        let mut initial = Vec::new();
+        for m in &targets {
+            let dims = Dims {
+                inp: m.inp,
+                out: m.out,
+                rank,
+                in_max,
+                out_max,
+            };
+            check_program(spec, &dims, &format!("{source} on {}", m.name))?;
+            let w0 = base.linear(m.layer, m.module).weight();
+            let mut la = LayerAdapter {
+                frozen: Vec::new(),
+                trainable: Vec::new(),
+                slice_lens: spec
+                    .program
+                    .iter()
+                    .map(|op| op.len.as_ref().and_then(|l| dims.resolve(l)).unwrap_or(0))
+                    .collect(),
+            };
+            for p in spec.params.iter().filter(|p| !p.shared) {
+                let full = format!("{}.{}", m.name, p.peft_name);
+                let value = init_param(p, &full, &dims, seed, Some(w0), device)?;
+                match (p.trainable, p.role) {
+                    (true, Some(role)) => {
+                        la.trainable.push((p.name.clone(), full.clone()));
+                        initial.push(InitialParam {
+                            name: full,
+                            role,
+                            value,
+                        });
+                    }
+                    _ => la.frozen.push((p.name.clone(), value)),
+                }
+            }
+            layers.insert((m.layer, m.module), la);
+        }
+        let set = AdapterSet {
+            spec: spec.clone(),
+            scale: spec.scale_rule().value(adapter.alpha, rank),
+            dropout: adapter.dropout,
+            layers,
+            shared,
+        };
+        Ok((set, initial))
+    }
+
+    /// The scale the `scale` op multiplies by.
+    pub fn scale(&self) -> f64 {
+        self.scale
+    }
+
+    /// The spec this set runs.
+    pub fn spec(&self) -> &AdapterSpec {
+        &self.spec
+    }
+
+    /// The adapted `(layer, module)` pairs.
+    pub fn targets(&self) -> impl Iterator<Item = (usize, Module)> + '_ {
+        self.layers.keys().copied()
+    }
+
+    /// The frozen tensors shared by all layers (VeRA's projections), by parameter name.
+    pub fn shared_tensors(&self) -> &[(String, Tensor)] {
+        &self.shared
+    }
+
+    /// The adapted output of `(layer, module)`: `base` when the layer carries no adapter.
+    /// `param` gives the current value of a trainable tensor by its full name.
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward(
+        &self,
+        layer: usize,
+        module: Module,
+        x: &Tensor,
+        base: Tensor,
+        w0: &Tensor,
+        param: &dyn Fn(&str) -> Result<Tensor>,
+        ctx: &mut ForwardCtx<'_>,
+    ) -> Result<Tensor> {
+        let Some(la) = self.layers.get(&(layer, module)) else {
+            return Ok(base);
+        };
+        let mut regs: HashMap<String, Tensor> = HashMap::with_capacity(16);
+        regs.insert("x".into(), x.clone());
+        regs.insert("base".into(), base);
+        regs.insert("W0".into(), w0.clone());
+        for (reg, t) in self.shared.iter().chain(la.frozen.iter()) {
+            regs.insert(reg.clone(), t.clone());
+        }
+        for (reg, full) in &la.trainable {
+            regs.insert(reg.clone(), param(full)?);
+        }
+        let mut env = OpEnv {
+            scale: self.scale,
+            dropout: self.dropout,
+            ctx,
+        };
+        run(&self.spec.program, &la.slice_lens, &mut regs, &mut env)?;
+        regs.remove(&self.spec.output).ok_or_else(|| {
+            Error::backend("adapter program", format!("`{}` unset", self.spec.output))
+        })
+    }
+}
+
+/// The initial value of parameter `p` named `name` at `dims`.
+fn init_param(
+    p: &ParamSpec,
+    name: &str,
+    dims: &Dims,
+    seed: u64,
+    w0: Option<&Tensor>,
+    device: &Device,
+) -> Result<Tensor> {
+    let shape = dims
+        .shape(&p.shape)
+        .ok_or_else(|| Error::param(name, "unknown dimension symbol"))?;
+    let n: usize = shape.iter().product();
+    let mut rng = stream(seed, name, p.seed);
+    let values = match &p.init {
+        InitRule::Zeros => vec![0.0; n],
+        InitRule::Ones => vec![1.0; n],
+        InitRule::Constant { value } => vec![*value as f32; n],
+        InitRule::Normal { std } => normal(&mut rng, n, *std),
+        InitRule::Uniform { low, high } => uniform(&mut rng, n, *low, *high),
+        InitRule::KaimingUniform { a } => {
+            let bound = kaiming_bound(*a, *shape.last().unwrap_or(&1));
+            uniform(&mut rng, n, -bound, bound)
+        }
+        InitRule::BaseColNorm => {
+            let w0 = w0.ok_or_else(|| Error::param(name, "base_col_norm needs a base weight"))?;
+            return w0
+                .sqr()
+                .and_then(|s| s.sum(1))
+                .and_then(|s| s.sqrt())
+                .ctx(name);
+        }
+    };
+    tensor(values, &shape, device)
+}

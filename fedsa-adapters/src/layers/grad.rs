@@ -1,0 +1,88 @@
+//! `with_input_grad`: a value computed without autograd, re-attached to its input with a
+//! hand-written gradient for that input.
+//!
+//! candle's backward computes a gradient for both operands of every matmul and product, frozen
+//! or not, and some fused ops (LayerNorm, `softmax_last_dim`) have no backward at all. A custom
+//! op of two arguments, `(x, y)`, returns a copy of `y` and sends `grad_fn(x, y, grad)` to `x`
+//! only: the forward stays fused and fast, and frozen weights never enter the gradient store.
+
+use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
+
+use fedsa_core::Result;
+
+use crate::backend::Context;
+
+/// The gradient of a layer's input from (input, output, output gradient).
+pub type InputGradFn =
+    dyn Fn(&Tensor, &Tensor, &Tensor) -> candle_core::Result<Tensor> + Send + Sync;
+
+struct InputGrad {
+    name: &'static str,
+    grad_fn: Box<InputGradFn>,
+}
+
+impl CustomOp2 for InputGrad {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn cpu_fwd(
+        &self,
+        _x: &CpuStorage,
+        _lx: &Layout,
+        y: &CpuStorage,
+        ly: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        // `attach` makes `y` contiguous from offset 0, so its storage is exactly the output.
+        Ok((y.clone(), ly.shape().clone()))
+    }
+
+    // Compiled in every build (candle has a stand-in CUDA storage without the feature), so the
+    // CUDA path is at least type-checked in CPU-only CI.
+    fn cuda_fwd(
+        &self,
+        _x: &candle_core::CudaStorage,
+        _lx: &Layout,
+        y: &candle_core::CudaStorage,
+        ly: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        use candle_core::backend::BackendStorage;
+        Ok((y.try_clone(ly)?, ly.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        _y: &Tensor,
+        res: &Tensor,
+        grad_res: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        Ok((Some((self.grad_fn)(x, res, grad_res)?), None))
+    }
+}
+
+/// `y` (computed from `x.detach()`), carrying the gradient `grad_fn(x, y, dy)` back to `x`.
+/// When `x` is not tracked (nothing trainable below it), `y` is returned as is.
+pub fn with_input_grad(
+    name: &'static str,
+    x: &Tensor,
+    y: Tensor,
+    grad_fn: impl Fn(&Tensor, &Tensor, &Tensor) -> candle_core::Result<Tensor> + Send + Sync + 'static,
+) -> Result<Tensor> {
+    if !x.track_op() {
+        return Ok(y);
+    }
+    let y = if y.is_contiguous() && y.layout().start_offset() == 0 {
+        y
+    } else {
+        y.copy().ctx(name)?
+    };
+    x.apply_op2(
+        &y,
+        InputGrad {
+            name,
+            grad_fn: Box::new(grad_fn),
+        },
+    )
+    .ctx(name)
+}

@@ -1,0 +1,82 @@
+//! Linear layers: the frozen pretrained ones (weights never tracked) and the plain product used
+//! for trainable weights (head, adapter factors).
+
+use candle_core::Tensor;
+
+use fedsa_core::Result;
+
+use crate::backend::Context;
+use crate::layers::grad::with_input_grad;
+
+/// `x · wᵀ (+ b)` for `x` of any rank `[..., in]` and `w` of shape `[out, in]`, with gradients
+/// for every tracked operand.
+pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> candle_core::Result<Tensor> {
+    let dims = x.dims().to_vec();
+    if dims.is_empty() {
+        candle_core::bail!("linear needs an input of rank >= 1, got a scalar");
+    }
+    let (out, inp) = w.dims2()?;
+    let rows: usize = dims[..dims.len() - 1].iter().product();
+    // A 2-D product over flattened rows avoids batched matmuls and copies of the weight.
+    let x2 = if x.is_contiguous() {
+        x.reshape((rows, inp))?
+    } else {
+        x.contiguous()?.reshape((rows, inp))?
+    };
+    let w = if w.is_contiguous() {
+        w.clone()
+    } else {
+        w.contiguous()?
+    };
+    let mut y = x2.matmul(&w.t()?)?;
+    if let Some(b) = b {
+        y = y.broadcast_add(b)?;
+    }
+    let mut shape = dims;
+    *shape.last_mut().expect("rank >= 1") = out;
+    y.reshape(shape)
+}
+
+/// A pretrained linear layer, frozen: `y = x Wᵀ + b`.
+#[derive(Clone)]
+pub struct FrozenLinear {
+    weight: Tensor,
+    bias: Option<Tensor>,
+}
+
+impl FrozenLinear {
+    /// A layer from a weight `[out, in]` and an optional bias `[out]`.
+    pub fn new(weight: Tensor, bias: Option<Tensor>) -> Self {
+        Self { weight, bias }
+    }
+
+    /// The frozen weight `W0`, `[out, in]`.
+    pub fn weight(&self) -> &Tensor {
+        &self.weight
+    }
+
+    pub fn bias(&self) -> Option<&Tensor> {
+        self.bias.as_ref()
+    }
+
+    /// `(in, out)` features.
+    pub fn dims(&self) -> (usize, usize) {
+        let d = self.weight.dims();
+        (d[1], d[0])
+    }
+
+    /// The output; only the input receives a gradient (`dy · W`).
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let y = linear(&x.detach(), &self.weight, self.bias.as_ref()).ctx("frozen linear")?;
+        let w = self.weight.clone();
+        with_input_grad("frozen-linear", x, y, move |_x, _y, dy| {
+            let dims = dy.dims().to_vec();
+            let (out, inp) = w.dims2()?;
+            let rows: usize = dims[..dims.len() - 1].iter().product();
+            let dy2 = dy.contiguous()?.reshape((rows, out))?;
+            let mut shape = dims;
+            *shape.last_mut().expect("rank >= 1") = inp;
+            dy2.matmul(&w)?.reshape(shape)
+        })
+    }
+}

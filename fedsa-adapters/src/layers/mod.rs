@@ -1,0 +1,15 @@
+//! Differentiable building blocks. Frozen layers run candle's fast fused forward on a detached
+//! input and attach a hand-written gradient for the input only: nothing is computed, or stored
+//! in the gradient store, for frozen weights.
+
+pub mod activation;
+pub mod grad;
+mod host;
+pub mod linear;
+pub mod norm;
+pub mod softmax;
+
+pub use activation::gelu_erf;
+pub use linear::{FrozenLinear, linear};
+pub use norm::FrozenLayerNorm;
+pub use softmax::masked_softmax;

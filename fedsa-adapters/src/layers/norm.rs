@@ -1,0 +1,48 @@
+//! LayerNorm with frozen scale and shift: candle's fused forward, and the analytic input
+//! gradient (the fused `candle_nn::LayerNorm` has no backward and cuts training silently).
+
+use candle_core::Tensor;
+
+use fedsa_core::Result;
+
+use crate::backend::Context;
+use crate::layers::grad::with_input_grad;
+use crate::layers::host::layer_norm_grad;
+
+/// A pretrained LayerNorm over the last dimension.
+#[derive(Clone)]
+pub struct FrozenLayerNorm {
+    gamma: Tensor,
+    beta: Tensor,
+    eps: f64,
+}
+
+impl FrozenLayerNorm {
+    pub fn new(gamma: Tensor, beta: Tensor, eps: f64) -> Self {
+        Self { gamma, beta, eps }
+    }
+
+    pub fn gamma(&self) -> &Tensor {
+        &self.gamma
+    }
+
+    pub fn beta(&self) -> &Tensor {
+        &self.beta
+    }
+
+    /// `gamma ⊙ (x - mean) / sqrt(var + eps) + beta`; only `x` receives a gradient.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let xd = x.detach();
+        let xd = if xd.is_contiguous() {
+            xd
+        } else {
+            xd.contiguous().ctx("layer norm")?
+        };
+        let y = candle_nn::ops::layer_norm(&xd, &self.gamma, &self.beta, self.eps as f32)
+            .ctx("layer norm")?;
+        let (gamma, eps) = (self.gamma.clone(), self.eps);
+        with_input_grad("frozen-layer-norm", x, y, move |x, _y, dy| {
+            layer_norm_grad(x, dy, &gamma, eps)
+        })
+    }
+}

@@ -1,0 +1,65 @@
+//! Shared fixtures for the integration tests: tiny random encoders and synthetic examples.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use candle_core::Device;
+use fedsa_adapters::{BaseModel, EncoderConfig};
+use fedsa_core::config::{AdapterConfig, TrainingConfig};
+use fedsa_core::{EncodedExample, SeededRng};
+
+pub const VOCAB: usize = 40;
+
+pub fn tiny_bert() -> EncoderConfig {
+    EncoderConfig::bert(VOCAB, 32, 2, 4, 64)
+}
+
+pub fn tiny_roberta() -> EncoderConfig {
+    EncoderConfig::roberta(VOCAB, 32, 2, 4, 64)
+}
+
+pub fn base(config: &EncoderConfig) -> Arc<BaseModel> {
+    BaseModel::random(config, 7, &Device::Cpu).unwrap()
+}
+
+/// `n` examples of 3..=9 tokens; the label says whether token 5 occurs (learnable from tokens).
+pub fn examples(n: usize, seed: u64) -> Vec<EncodedExample> {
+    let mut rng = SeededRng::new(seed);
+    (0..n)
+        .map(|i| {
+            let len = 3 + rng.below(7);
+            let mut ids: Vec<u32> = (0..len).map(|_| 6 + rng.below(VOCAB - 6) as u32).collect();
+            let label = (i % 2) as u32;
+            if label == 1 {
+                ids[1 + rng.below(len - 1)] = 5;
+            }
+            ids[0] = 2;
+            EncodedExample {
+                type_ids: vec![0; ids.len()],
+                input_ids: ids,
+                label,
+            }
+        })
+        .collect()
+}
+
+pub fn adapter(kind: &str) -> AdapterConfig {
+    AdapterConfig {
+        kind: kind.into(),
+        rank: 4,
+        alpha: 8.0,
+        dropout: 0.0,
+        ..AdapterConfig::default()
+    }
+}
+
+pub fn training() -> TrainingConfig {
+    TrainingConfig {
+        local_steps: 1,
+        batch_size: 8,
+        eval_batch_size: 8,
+        lr: 1e-2,
+        weight_decay: 0.0,
+        ..TrainingConfig::default()
+    }
+}
