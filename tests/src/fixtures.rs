@@ -380,3 +380,35 @@ pub fn merge_toml(base: &str, extra: &str) -> String {
     }
     toml::to_string(&doc).expect("toml")
 }
+
+/// Builds the cdylib of workspace package `package` (e.g. `fedsa-plugin-dora`) and returns its
+/// library path. `cargo test` does not build cdylib members, so tests do; cargo's JSON messages
+/// give the exact file, whatever the target folder is.
+pub fn build_plugin(package: &str) -> PathBuf {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the tests crate sits in the workspace");
+    let out = std::process::Command::new(env!("CARGO"))
+        .current_dir(workspace)
+        .args([
+            "build",
+            "-q",
+            "--lib",
+            "--message-format=json",
+            "-p",
+            package,
+        ])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .expect("running cargo build");
+    assert!(out.status.success(), "building {package} failed");
+    let target = package.replace('-', "_");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == target.as_str())
+        .flat_map(|m| m["filenames"].as_array().cloned().unwrap_or_default())
+        .filter_map(|f| f.as_str().map(PathBuf::from))
+        .find(|f| f.to_string_lossy().ends_with(std::env::consts::DLL_SUFFIX))
+        .unwrap_or_else(|| panic!("cargo reported no library for {package}"))
+}
