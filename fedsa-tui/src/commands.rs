@@ -199,7 +199,7 @@ pub fn export(run: &Path, client: usize, out: &Path) -> Result<()> {
     };
     let base_path = session.config.model.path.display().to_string();
     let adapter_config = match spec_name.as_str() {
-        "lora" | "rslora" => serde_json::json!({
+        "lora" | "rslora" | "dora" => serde_json::json!({
             "peft_type": "LORA",
             "task_type": "SEQ_CLS",
             "base_model_name_or_path": base_path,
@@ -211,7 +211,7 @@ pub fn export(run: &Path, client: usize, out: &Path) -> Result<()> {
             "bias": "none",
             "fan_in_fan_out": false,
             "init_lora_weights": true,
-            "use_dora": false,
+            "use_dora": spec_name == "dora",
             "modules_to_save": modules_to_save,
             "inference_mode": true,
             "layers_to_transform": null,
@@ -250,7 +250,9 @@ pub fn export(run: &Path, client: usize, out: &Path) -> Result<()> {
             })
         }
         other => {
-            bail!("export: PEFT has no layout for adapter `{other}` (lora, rslora and vera export)")
+            bail!(
+                "export: PEFT has no layout for adapter `{other}` (lora, rslora, dora and vera export)"
+            )
         }
     };
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;

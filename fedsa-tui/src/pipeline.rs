@@ -142,7 +142,7 @@ pub fn execute(
         }
     };
     let Prepared {
-        config,
+        mut config,
         label_names,
         report,
         trainers,
@@ -194,7 +194,10 @@ pub fn execute(
             ),
         }
     } else {
-        let dir = RunDir::create(&config)?;
+        let dir = RunDir::create(&mut config)?;
+        fed.emit(Event::Log {
+            message: format!("run folder: {}", dir.root().display()),
+        });
         dir.write_json("labels.json", &label_names)?;
         dir.write_json("partition.json", &report)?;
         // Every client starts from the same seeded init; keep it so analyses can measure what

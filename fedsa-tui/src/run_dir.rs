@@ -39,15 +39,16 @@ impl RunDir {
         config.output_dir.join(&config.name)
     }
 
-    /// Creates a new run folder; refuses to overwrite a previous run.
-    pub fn create(config: &Config) -> Result<RunDir> {
-        let root = Self::path_for(config);
-        if root.join("config.toml").exists() {
-            bail!(
-                "{} already holds a run: resume it with --resume, or set another `name` in the config",
-                root.display()
-            );
+    /// Creates a new run folder. A previous run is never overwritten: when `output_dir/name`
+    /// is taken, the run gets the first free `name-2`, `name-3`, ... and `config.name` follows.
+    pub fn create(config: &mut Config) -> Result<RunDir> {
+        let base = config.name.clone();
+        let mut n = 1;
+        while Self::path_for(config).exists() {
+            n += 1;
+            config.name = format!("{base}-{n}");
         }
+        let root = Self::path_for(config);
         fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
         write_atomic(
             &root.join("config.toml"),

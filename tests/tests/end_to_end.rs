@@ -134,3 +134,27 @@ fn rslora_and_vera_runs_complete() {
         assert_eq!(rounds(&lines).len(), 3, "{name}");
     }
 }
+
+#[test]
+fn a_second_run_of_one_config_gets_its_own_folder() {
+    let world = TinyWorld::new(120);
+    let config = world.config("twice", "fedsa", "lora", "[federation]\nrounds = 1\n");
+    for _ in 0..2 {
+        let out = Command::new(fedsa_bin())
+            .arg("run")
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let first = std::fs::read_to_string(world.runs().join("twice/config.toml")).unwrap();
+    let second = std::fs::read_to_string(world.runs().join("twice-2/config.toml")).unwrap();
+    assert!(first.contains("name = \"twice\""));
+    assert!(second.contains("name = \"twice-2\""));
+    assert!(world.runs().join("twice/summary.json").is_file());
+    assert!(world.runs().join("twice-2/summary.json").is_file());
+}

@@ -25,7 +25,7 @@ macro_rules! export_aggregator {
 /// Use it once per library.
 ///
 /// ```ignore
-/// fedsa_plugin_api::export_adapter!("dora", include_str!("dora.spec.toml"));
+/// fedsa_plugin_api::export_adapter!("dora", include_str!("dora.json"));
 /// ```
 #[macro_export]
 macro_rules! export_adapter {
