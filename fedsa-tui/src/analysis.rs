@@ -1,15 +1,17 @@
 //! The paper's central measurement: how similar the clients' learned A matrices are to each
 //! other, and how similar their B matrices are. Two measures per adapted module:
 //! - mean pairwise cosine similarity of the flattened updates (learned minus initial values);
-//! - mean pairwise subspace similarity: the overlap of the spaces the matrices span (A's row
-//!   space, B's column space), `||Q1ᵀ Q2||²_F / r`, which ignores scale and any invertible
-//!   mixing of the rank components — `B A = (B R)(R⁻¹ A)` — so it compares what a factor does,
-//!   not how the optimiser happened to parameterise it.
+//! - mean pairwise subspace similarity of the updates: the overlap of the spaces they span (A's
+//!   row space, B's column space), `||Q1ᵀ Q2||²_F / r`, which ignores scale and any invertible
+//!   mixing of the rank components — `B A = (B R)(R⁻¹ A)` — so it compares what a factor
+//!   learned, not how the optimiser happened to parameterise it. Measured on updates, not the
+//!   learned factors: every client's A starts from the same random init, which would otherwise
+//!   dominate A's span and make A look shared whatever was learned.
 
 use std::collections::BTreeMap;
 
 use fedsa_core::{ParamSet, Role};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Cosine similarity of two equal-length vectors (0 when either is zero).
 pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
@@ -89,14 +91,14 @@ pub fn spanning_vectors(role: Role, shape: &[usize], data: &[f32]) -> Vec<Vec<f6
 }
 
 /// Similarity of one tensor across clients.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TensorSimilarity {
     pub module: String,
     pub tensor: String,
     pub role: Role,
     /// Mean pairwise cosine similarity of the clients' updates.
     pub cosine: f64,
-    /// Mean pairwise subspace similarity of the learned factors.
+    /// Mean pairwise subspace similarity of the updates.
     pub subspace: f64,
 }
 
@@ -107,23 +109,45 @@ pub fn similarities(
     init: &ParamSet,
     clients: &[ParamSet],
 ) -> fedsa_core::Result<Vec<TensorSimilarity>> {
+    let starts: Vec<&ParamSet> = clients.iter().map(|_| init).collect();
+    similarities_from(roles, &starts, clients)
+}
+
+/// Per-tensor similarity across `clients`, each client's update measured from its own start
+/// (`starts[k]`): after one more local round, clients of a strategy that keeps B personal start
+/// that round from different B's.
+pub fn similarities_from(
+    roles: &BTreeMap<String, Role>,
+    starts: &[&ParamSet],
+    clients: &[ParamSet],
+) -> fedsa_core::Result<Vec<TensorSimilarity>> {
     let mut out = Vec::new();
     for (name, role) in roles {
         if !matches!(role, Role::A | Role::B) || clients.len() < 2 {
             continue;
         }
-        let start = init.require(name)?;
         let mut updates = Vec::with_capacity(clients.len());
         let mut spans = Vec::with_capacity(clients.len());
-        for c in clients {
+        for (c, from) in clients.iter().zip(starts) {
+            let start = from.require(name)?;
             let t = c.require(name)?;
+            if t.shape() != start.shape() {
+                return Err(fedsa_core::Error::Param {
+                    name: name.clone(),
+                    message: format!(
+                        "shape {:?} in a client but {:?} at its start",
+                        t.shape(),
+                        start.shape()
+                    ),
+                });
+            }
             let upd: Vec<f32> = t
                 .data()
                 .iter()
                 .zip(start.data())
                 .map(|(v, s)| v - s)
                 .collect();
-            spans.push(spanning_vectors(*role, t.shape(), t.data()));
+            spans.push(spanning_vectors(*role, t.shape(), &upd));
             updates.push(upd);
         }
         let (mut cos, mut sub, mut pairs) = (0.0, 0.0, 0usize);
@@ -144,6 +168,109 @@ pub fn similarities(
         });
     }
     Ok(out)
+}
+
+/// The role a parameter plays, from its PEFT name's suffix: the fallback when a run's adapter
+/// spec cannot be resolved (e.g. its plugin is gone). `None` for anything not an adapter factor.
+pub fn role_from_name(name: &str) -> Option<Role> {
+    const A: [&str; 2] = ["lora_A.weight", "vera_lambda_d"];
+    const B: [&str; 3] = ["lora_B.weight", "vera_lambda_b", "lora_magnitude_vector"];
+    if A.iter().any(|s| name.ends_with(s)) {
+        Some(Role::A)
+    } else if B.iter().any(|s| name.ends_with(s)) {
+        Some(Role::B)
+    } else {
+        None
+    }
+}
+
+/// The two measures of one factor of one module.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Measures {
+    pub cosine: f64,
+    pub subspace: f64,
+}
+
+/// One adapted module (`encoder.layer.3.attention.self.query`): its A and B side by side. A
+/// side is `None` when the adapter has no trainable tensor of that role there.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModuleRow {
+    pub module: String,
+    /// The encoder layer, when the module's name holds one.
+    pub layer: Option<usize>,
+    /// The module's own name within its layer (`query`, `value`, `output.dense`).
+    pub short: String,
+    pub a: Option<Measures>,
+    pub b: Option<Measures>,
+}
+
+/// Groups per-tensor similarities by module, in layer order. A module with several tensors of
+/// one role (DoRA's B and magnitude) shows their mean.
+pub fn by_module(tensors: &[TensorSimilarity]) -> Vec<ModuleRow> {
+    let mut groups: BTreeMap<(usize, String), Vec<&TensorSimilarity>> = BTreeMap::new();
+    for t in tensors {
+        let layer = layer_of(&t.module).unwrap_or(usize::MAX);
+        groups.entry((layer, t.module.clone())).or_default().push(t);
+    }
+    groups
+        .into_iter()
+        .map(|((layer, module), ts)| {
+            let side = |role: Role| {
+                let of: Vec<&&TensorSimilarity> = ts.iter().filter(|t| t.role == role).collect();
+                (!of.is_empty()).then(|| Measures {
+                    cosine: of.iter().map(|t| t.cosine).sum::<f64>() / of.len() as f64,
+                    subspace: of.iter().map(|t| t.subspace).sum::<f64>() / of.len() as f64,
+                })
+            };
+            ModuleRow {
+                short: short_module(&module),
+                layer: (layer != usize::MAX).then_some(layer),
+                a: side(Role::A),
+                b: side(Role::B),
+                module,
+            }
+        })
+        .collect()
+}
+
+/// The mean of each measure over the modules that have the role.
+pub fn role_means(rows: &[ModuleRow], role: Role) -> Option<Measures> {
+    let sides: Vec<Measures> = rows
+        .iter()
+        .filter_map(|r| if role == Role::A { r.a } else { r.b })
+        .collect();
+    (!sides.is_empty()).then(|| Measures {
+        cosine: sides.iter().map(|m| m.cosine).sum::<f64>() / sides.len() as f64,
+        subspace: sides.iter().map(|m| m.subspace).sum::<f64>() / sides.len() as f64,
+    })
+}
+
+/// `encoder.layer.3.attention.self.query` → 3.
+fn layer_of(module: &str) -> Option<usize> {
+    let mut parts = module.split('.');
+    while let Some(p) = parts.next() {
+        if p == "layer" || p == "layers" {
+            return parts.next()?.parse().ok();
+        }
+    }
+    None
+}
+
+/// The module's name after its layer, without BERT's `attention.self.` plumbing:
+/// `encoder.layer.3.attention.self.query` → `query`, `encoder.layer.3.output.dense` →
+/// `output.dense`.
+fn short_module(module: &str) -> String {
+    let after_layer = match module.find(".layer.") {
+        Some(i) => {
+            let rest = &module[i + ".layer.".len()..];
+            rest.split_once('.').map_or(rest, |(_, r)| r)
+        }
+        None => module,
+    };
+    after_layer
+        .strip_prefix("attention.self.")
+        .unwrap_or(after_layer)
+        .to_string()
 }
 
 /// `encoder.layer.3.attention.self.query.lora_A.weight` → (`encoder.layer.3.attention.self.query`,
@@ -232,9 +359,149 @@ mod tests {
         );
         assert!((a.cosine - 1.0).abs() < 1e-9);
         assert!(b.cosine.abs() < 1e-9);
-        // Learned A rows (2,1) and (3,2): cos² of the angle between them.
-        let c = (2.0 * 3.0 + 1.0 * 2.0) / (5f64.sqrt() * 13f64.sqrt());
-        assert!((a.subspace - c * c).abs() < 1e-9);
+        // The A updates span the same line, the B updates orthogonal ones.
+        assert!((a.subspace - 1.0).abs() < 1e-9);
         assert!(b.subspace.abs() < 1e-9);
+    }
+
+    /// A set of parameters with one A (`2 x 3`) and one B (`3 x 2`) for module `m`.
+    fn factors(a: [f32; 6], b: [f32; 6]) -> ParamSet {
+        let mut p = ParamSet::new();
+        p.insert(
+            "encoder.layer.0.attention.self.query.lora_A.weight",
+            vec![2, 3],
+            a.to_vec(),
+        )
+        .unwrap();
+        p.insert(
+            "encoder.layer.0.attention.self.query.lora_B.weight",
+            vec![3, 2],
+            b.to_vec(),
+        )
+        .unwrap();
+        p
+    }
+
+    fn roles_of(p: &ParamSet) -> BTreeMap<String, Role> {
+        p.names()
+            .filter_map(|n| role_from_name(n).map(|r| (n.clone(), r)))
+            .collect()
+    }
+
+    #[test]
+    fn subspace_of_updates_ignores_scale_and_mixing_where_cosine_does_not() {
+        let init = factors([0.0; 6], [0.0; 6]);
+        // Client 2's A update mixes and rescales client 1's rows (same row space); its B update
+        // is client 1's with the columns swapped and one negated (same column space).
+        let one = factors(
+            [1.0, 0.0, 0.0, 0.0, 1.0, 0.0],
+            [1.0, 0.0, 0.0, 1.0, 0.0, 0.0],
+        );
+        let two = factors(
+            [2.0, 2.0, 0.0, 1.0, -1.0, 0.0],
+            [0.0, -1.0, 1.0, 0.0, 0.0, 0.0],
+        );
+        let sims = similarities(&roles_of(&init), &init, &[one, two]).unwrap();
+        let a = sims.iter().find(|s| s.role == Role::A).unwrap();
+        let b = sims.iter().find(|s| s.role == Role::B).unwrap();
+        // A: flattened (1,0,0,0,1,0)·(2,2,0,1,-1,0) = 1, norms sqrt(2) and sqrt(10).
+        assert!((a.cosine - 1.0 / 20f64.sqrt()).abs() < 1e-9, "{}", a.cosine);
+        assert!((a.subspace - 1.0).abs() < 1e-9);
+        // B: (1,0,0,1,0,0)·(0,-1,1,0,0,0) = 0.
+        assert!(b.cosine.abs() < 1e-9);
+        assert!((b.subspace - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn three_clients_average_their_three_pairs() {
+        let init = factors([0.0; 6], [0.0; 6]);
+        let e1 = [1.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+        let e2 = [0.0, 1.0, 0.0, 0.0, 0.0, 0.0];
+        // A updates e1, e1, e2: pair cosines 1, 0, 0. B updates e1, -e1, e1: -1, 1, -1.
+        let neg = e1.map(|v: f32| -v);
+        let clients = [factors(e1, e1), factors(e1, neg), factors(e2, e1)];
+        let sims = similarities(&roles_of(&init), &init, &clients).unwrap();
+        let a = sims.iter().find(|s| s.role == Role::A).unwrap();
+        let b = sims.iter().find(|s| s.role == Role::B).unwrap();
+        assert!((a.cosine - 1.0 / 3.0).abs() < 1e-9);
+        assert!((b.cosine + 1.0 / 3.0).abs() < 1e-9);
+        // Sign does not change a span: B's updates all span the same line.
+        assert!((b.subspace - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn updates_are_measured_from_each_clients_own_start() {
+        let zero = factors([0.0; 6], [0.0; 6]);
+        let moved = factors([0.0; 6], [5.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+        let e1 = [1.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+        // Both clients add e1 to B, from different starts: the same update.
+        let ends = [factors(e1, e1), factors(e1, [6.0, 0.0, 0.0, 0.0, 0.0, 0.0])];
+        let sims = similarities_from(&roles_of(&zero), &[&zero, &moved], &ends).unwrap();
+        let b = sims.iter().find(|s| s.role == Role::B).unwrap();
+        assert!((b.cosine - 1.0).abs() < 1e-9);
+        // A start with another shape is an error naming the tensor.
+        let mut odd = zero.clone();
+        odd.insert(
+            "encoder.layer.0.attention.self.query.lora_A.weight",
+            vec![3, 2],
+            vec![0.0; 6],
+        )
+        .unwrap();
+        let e = similarities_from(&roles_of(&zero), &[&zero, &odd], &ends).unwrap_err();
+        assert!(e.to_string().contains("lora_A.weight"), "{e}");
+    }
+
+    #[test]
+    fn roles_follow_peft_suffixes() {
+        let r = |n: &str| role_from_name(n);
+        assert_eq!(
+            r("encoder.layer.0.attention.self.query.lora_A.weight"),
+            Some(Role::A)
+        );
+        assert_eq!(
+            r("encoder.layer.0.attention.self.query.lora_B.weight"),
+            Some(Role::B)
+        );
+        assert_eq!(
+            r("encoder.layer.0.attention.self.value.vera_lambda_d"),
+            Some(Role::A)
+        );
+        assert_eq!(
+            r("encoder.layer.0.attention.self.value.vera_lambda_b"),
+            Some(Role::B)
+        );
+        assert_eq!(
+            r("encoder.layer.0.output.dense.lora_magnitude_vector"),
+            Some(Role::B)
+        );
+        assert_eq!(r("classifier.weight"), None);
+    }
+
+    #[test]
+    fn modules_are_grouped_in_numeric_layer_order_with_means() {
+        let t = |module: &str, role: Role, cosine: f64, subspace: f64| TensorSimilarity {
+            module: module.into(),
+            tensor: String::new(),
+            role,
+            cosine,
+            subspace,
+        };
+        let tensors = [
+            t("encoder.layer.10.attention.self.query", Role::A, 0.5, 0.9),
+            t("encoder.layer.10.attention.self.query", Role::B, 0.1, 0.2),
+            t("encoder.layer.2.output.dense", Role::A, 0.3, 0.7),
+            t("encoder.layer.2.output.dense", Role::B, 0.2, 0.4),
+            t("encoder.layer.2.output.dense", Role::B, 0.4, 0.6),
+        ];
+        let rows = by_module(&tensors);
+        let names: Vec<(Option<usize>, &str)> =
+            rows.iter().map(|r| (r.layer, r.short.as_str())).collect();
+        assert_eq!(names, [(Some(2), "output.dense"), (Some(10), "query")]);
+        // Two B tensors in one module (DoRA's B and magnitude) show their mean.
+        let b = rows[0].b.unwrap();
+        assert!((b.cosine - 0.3).abs() < 1e-12 && (b.subspace - 0.5).abs() < 1e-12);
+        let a = role_means(&rows, Role::A).unwrap();
+        assert!((a.cosine - 0.4).abs() < 1e-12 && (a.subspace - 0.8).abs() < 1e-12);
+        assert_eq!(role_means(&[], Role::B), None);
     }
 }

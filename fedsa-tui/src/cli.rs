@@ -1,5 +1,5 @@
 //! The command line: `fedsa run`, `fedsa tui`, `fedsa partition`, `fedsa plugins list`,
-//! `fedsa export`, `fedsa predict`. With no subcommand, the TUI opens on the quickstart config.
+//! `fedsa export`, `fedsa predict`, `fedsa analyze`, `fedsa compare`. With no subcommand, the TUI opens on the quickstart config.
 
 use std::path::PathBuf;
 
@@ -69,6 +69,41 @@ pub enum Command {
         client: usize,
         #[arg(required = true)]
         text: Vec<String>,
+    },
+    /// Measure how alike the clients' learned A matrices are, and their B matrices, per module.
+    Analyze {
+        run: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Analyse this checkpoint round instead of the last one.
+        #[arg(long)]
+        round: Option<usize>,
+        /// Measure the checkpoint's factors against the common init, or each client's update
+        /// over one more local round from the checkpoint (for strategies that share a factor,
+        /// e.g. FedIT); `auto` picks by strategy.
+        #[arg(long, value_enum, default_value_t = crate::analyze::Mode::Auto)]
+        from: crate::analyze::Mode,
+        /// Where to write the heatmap (default: RUN/ab-similarity.png).
+        #[arg(long)]
+        png: Option<PathBuf>,
+        /// Also write the JSON report to this file.
+        #[arg(long)]
+        json_out: Option<PathBuf>,
+    },
+    /// Put runs side by side: accuracy, F1, per-client figures, bytes and time.
+    Compare {
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+        /// Print JSON instead of tables.
+        #[arg(long)]
+        json: bool,
+        /// Where to write the plots.
+        #[arg(long, default_value = "compare.png")]
+        png: PathBuf,
+        /// Also write the JSON figures to this file.
+        #[arg(long)]
+        json_out: Option<PathBuf>,
     },
 }
 

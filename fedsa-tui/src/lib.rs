@@ -2,11 +2,15 @@
 //! interactive terminal UI, all consumers of the same federation event stream.
 
 pub mod analysis;
+pub mod analyze;
 pub mod checkpoint;
 pub mod cli;
 pub mod commands;
+pub mod compare;
 pub mod headless;
 pub mod pipeline;
+pub mod plot;
+pub mod report;
 pub mod run_dir;
 pub mod runner;
 pub mod tui;

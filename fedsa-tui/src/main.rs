@@ -9,7 +9,7 @@ use fedsa_core::Config;
 use fedsa_tui::cli::{Cli, Command, PluginsAction, QUICKSTART};
 use fedsa_tui::headless::{Progress, summary_table};
 use fedsa_tui::pipeline::{self, RunOptions};
-use fedsa_tui::{commands, runner};
+use fedsa_tui::{commands, report, runner};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -68,6 +68,36 @@ fn dispatch(cli: Cli) -> Result<()> {
         }) => commands::list_plugins(&plugins),
         Some(Command::Export { run, client, out }) => commands::export(&run, client, &out),
         Some(Command::Predict { run, client, text }) => commands::predict(&run, client, &text),
+        Some(Command::Analyze {
+            run,
+            json,
+            round,
+            from,
+            png,
+            json_out,
+        }) => report::analyze(
+            &run,
+            &report::Output {
+                json,
+                png: png.unwrap_or_else(|| fedsa_tui::analyze::default_png(&run)),
+                json_out,
+            },
+            round,
+            from,
+        ),
+        Some(Command::Compare {
+            runs,
+            json,
+            png,
+            json_out,
+        }) => report::compare(
+            &runs,
+            &report::Output {
+                json,
+                png,
+                json_out,
+            },
+        ),
     }
 }
 

@@ -11,6 +11,7 @@ use super::events::{Log, RunState, RunStatus};
 use super::form::Form;
 use super::preview::{ClientsPreview, Preview};
 use super::runs::RunCurves;
+use crate::analyze::AnalysisReport;
 
 /// The screens, in tab order.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -20,6 +21,9 @@ pub enum Screen {
     Clients,
     Train,
     Compare,
+    /// A run's A/B similarity, opened from Compare (`s`) or with `5`. Not in the tab cycle, so
+    /// its tab shows only while it is open.
+    Similarity,
 }
 
 impl Screen {
@@ -31,18 +35,29 @@ impl Screen {
             Self::Clients => "Clients",
             Self::Train => "Train",
             Self::Compare => "Compare",
+            Self::Similarity => "A/B",
         }
     }
 
+    /// The tab's position; the Similarity tab comes after the others.
     pub fn index(self) -> usize {
-        Self::ALL.iter().position(|s| *s == self).unwrap_or(0)
+        Self::ALL
+            .iter()
+            .position(|s| *s == self)
+            .unwrap_or(Self::ALL.len())
     }
 
-    /// The screen `delta` tabs away, wrapping around.
+    /// The screen `delta` tabs away, wrapping around; from Similarity (one past Compare), back
+    /// is Compare and forward is Setup.
     #[must_use]
     pub fn step(self, delta: isize) -> Screen {
         let n = Self::ALL.len() as isize;
-        Self::ALL[(self.index() as isize + delta).rem_euclid(n) as usize]
+        let from = if self == Self::Similarity && delta > 0 {
+            -1
+        } else {
+            self.index() as isize
+        };
+        Self::ALL[(from + delta).rem_euclid(n) as usize]
     }
 }
 
@@ -63,6 +78,8 @@ pub enum Action {
     LoadRun(PathBuf),
     /// Load every run folder in the output folder into the Compare screen.
     FindRuns,
+    /// Analyse a run folder's A/B similarity into the Similarity screen.
+    Analyze(PathBuf),
 }
 
 /// A one-line message in the footer until the next key.
@@ -103,6 +120,24 @@ impl Compare {
     }
 }
 
+/// The Similarity screen: the analysis of one run folder, or why it failed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SimilarityView {
+    /// The run folder analysed (or being analysed).
+    pub path: Option<PathBuf>,
+    pub report: Option<Result<AnalysisReport, String>>,
+    /// First module row shown.
+    pub offset: usize,
+}
+
+impl SimilarityView {
+    pub fn set(&mut self, path: PathBuf, report: Result<AnalysisReport, String>) {
+        self.path = Some(path);
+        self.report = Some(report);
+        self.offset = 0;
+    }
+}
+
 /// Everything the TUI shows.
 #[derive(Debug, Clone)]
 pub struct App {
@@ -119,6 +154,7 @@ pub struct App {
     pub train_selected: usize,
     pub log: Log,
     pub compare: Compare,
+    pub similarity: SimilarityView,
     pub notice: Option<Notice>,
     /// `q` was pressed while a run or unsaved edits would be lost: the next `q` quits.
     pub confirm_quit: bool,
@@ -141,6 +177,7 @@ impl App {
             train_selected: 0,
             log: Log::default(),
             compare: Compare::default(),
+            similarity: SimilarityView::default(),
             notice: None,
             confirm_quit: false,
             elapsed: None,

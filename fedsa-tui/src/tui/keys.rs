@@ -53,6 +53,7 @@ pub fn handle_key(app: &mut App, key: KeyEvent) -> Action {
             let i = c as usize - '1' as usize;
             return go_to(app, Screen::ALL[i]);
         }
+        KeyCode::Char('5') => return go_to(app, Screen::Similarity),
         KeyCode::Char('s') if ctrl => return Action::Save,
         KeyCode::Char('r') => return launch(app),
         KeyCode::Char('x') => return stop(app),
@@ -62,6 +63,7 @@ pub fn handle_key(app: &mut App, key: KeyEvent) -> Action {
                 Screen::Clients => clients_key(app, key),
                 Screen::Train => train_key(app, key),
                 Screen::Compare => compare_key(app, key),
+                Screen::Similarity => similarity_key(app, key),
             };
         }
     }
@@ -88,8 +90,30 @@ fn go_to(app: &mut App, screen: Screen) -> Action {
     match screen {
         Screen::Clients if app.preview == Preview::Stale => Action::Preview,
         Screen::Compare if !app.compare.searched => Action::FindRuns,
+        Screen::Similarity => {
+            let target = similarity_target(app);
+            let fresh =
+                app.similarity.path.as_ref() == Some(&target) && app.similarity.report.is_some();
+            if fresh {
+                Action::None
+            } else {
+                Action::Analyze(target)
+            }
+        }
         _ => Action::None,
     }
+}
+
+/// The run the Similarity screen shows: the run selected on Compare, else the setup's own run
+/// folder (where a launched run writes).
+fn similarity_target(app: &App) -> std::path::PathBuf {
+    app.compare.runs.get(app.compare.selected).map_or_else(
+        || {
+            let config = app.form.assembled();
+            config.output_dir.join(&config.name)
+        },
+        |run| run.path.clone(),
+    )
 }
 
 fn launch(app: &mut App) -> Action {
@@ -200,9 +224,33 @@ fn compare_key(app: &mut App, key: KeyEvent) -> Action {
         KeyCode::Char('a') => app.compare.input = Some(String::new()),
         KeyCode::Char('d') | KeyCode::Delete => app.compare.remove_selected(),
         KeyCode::Char('f') => return Action::FindRuns,
+        KeyCode::Char('s') => return go_to(app, Screen::Similarity),
         _ => {}
     }
     Action::None
+}
+
+fn similarity_key(app: &mut App, key: KeyEvent) -> Action {
+    if let Some(delta) = vertical(key.code) {
+        let rows = match &app.similarity.report {
+            Some(Ok(r)) => r.modules.len(),
+            _ => 0,
+        };
+        app.similarity.offset = step(app.similarity.offset, delta, rows);
+        return Action::None;
+    }
+    match key.code {
+        KeyCode::Char('u') => {
+            let path = app
+                .similarity
+                .path
+                .clone()
+                .unwrap_or_else(|| similarity_target(app));
+            Action::Analyze(path)
+        }
+        KeyCode::Esc => go_to(app, Screen::Compare),
+        _ => Action::None,
+    }
 }
 
 fn compare_input_key(app: &mut App, key: KeyEvent, ctrl: bool) -> Action {

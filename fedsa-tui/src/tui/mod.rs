@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use fedsa_core::{Config, Event};
 use ratatui::crossterm::event as term;
 
-pub use app::{Action, App, Compare, Notice, Screen};
+pub use app::{Action, App, Compare, Notice, Screen, SimilarityView};
 pub use draw::draw;
 pub use events::{ClientRow, ClientStatus, Log, RunState, RunStatus, apply_event};
 pub use fields::{FIELDS, FieldSpec};

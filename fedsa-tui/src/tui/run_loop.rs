@@ -20,6 +20,7 @@ use super::draw::draw;
 use super::events::apply_event;
 use super::keys::handle_key;
 use super::runs::find_runs;
+use crate::analyze::Mode;
 use crate::runner::RunHandle;
 
 /// Redraws are at least this far apart: training can emit events faster than a terminal needs.
@@ -107,6 +108,16 @@ impl Runtime {
                 Err(e) => app.set_preview(Err(format!("the setup has an error: {e}"))),
             },
             Action::LoadRun(path) => self.load_run(app, &path),
+            Action::Analyze(path) => {
+                // The checkpoint measurement only reads files; `--from local-round` would train
+                // and block the UI, so it stays with the command line.
+                let result = crate::analyze::analyze_run(&path, None, Mode::Checkpoint)
+                    .map_err(|e| format!("{e:#}"));
+                if result.is_ok() {
+                    app.info(format!("analysed {}", path.display()));
+                }
+                app.similarity.set(path, result);
+            }
             Action::FindRuns => {
                 app.compare.searched = true;
                 let dir = app.form.assembled().output_dir;

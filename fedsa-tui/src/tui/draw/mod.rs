@@ -6,6 +6,7 @@ mod clients;
 mod compare;
 mod help;
 mod setup;
+mod similarity;
 mod train;
 
 use ratatui::Frame;
@@ -52,6 +53,7 @@ impl Widget for &App {
             Screen::Clients => clients::render(self, body, buf),
             Screen::Train => train::render(self, body, buf),
             Screen::Compare => compare::render(self, body, buf),
+            Screen::Similarity => similarity::render(self, body, buf),
         }
         render_footer(self, footer, buf);
         if self.show_help {
@@ -65,8 +67,11 @@ fn render_tabs(app: &App, area: Rect, buf: &mut Buffer) {
     let badge_width = (status.width() as u16 + 1).min(area.width / 2);
     let [tabs_area, badge_area] =
         Layout::horizontal([Constraint::Min(0), Constraint::Length(badge_width)]).areas(area);
+    // The Similarity tab shows only while it is open: it is reached from Compare.
+    let open = (app.screen == Screen::Similarity).then_some(Screen::Similarity);
     let titles = Screen::ALL
         .iter()
+        .chain(open.as_ref())
         .enumerate()
         .map(|(i, s)| format!("{} {}", i + 1, s.title()));
     Tabs::new(titles)
@@ -157,6 +162,14 @@ fn key_hints(app: &App) -> &'static [(&'static str, &'static str)] {
             ("d", "remove"),
             ("f", "find runs"),
             ("↑↓", "select"),
+            ("tab", "screen"),
+            ("?", "help"),
+            ("q", "quit"),
+        ],
+        Screen::Similarity => &[
+            ("↑↓", "scroll"),
+            ("u", "reanalyse"),
+            ("esc", "back to Compare"),
             ("tab", "screen"),
             ("?", "help"),
             ("q", "quit"),

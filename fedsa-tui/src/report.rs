@@ -1,0 +1,55 @@
+//! The `analyze` and `compare` subcommands' front end: compute, print a table or JSON on
+//! stdout, write the PNG (and optionally the JSON) and say where on stderr, so `--json` output
+//! stays pipeable.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use fedsa_core::io::write_atomic;
+use serde::Serialize;
+
+use crate::{analyze, compare, plot};
+
+/// Where a report goes.
+#[derive(Debug, Clone)]
+pub struct Output {
+    /// JSON on stdout instead of a table.
+    pub json: bool,
+    pub png: PathBuf,
+    /// A file to write the JSON to as well, whatever stdout gets.
+    pub json_out: Option<PathBuf>,
+}
+
+impl Output {
+    fn emit<T: Serialize>(&self, value: &T, table: impl FnOnce() -> String) -> Result<()> {
+        let text = serde_json::to_string_pretty(value)?;
+        if let Some(path) = &self.json_out {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)?;
+            }
+            write_atomic(path, format!("{text}\n").as_bytes())?;
+            eprintln!("wrote {}", path.display());
+        }
+        if self.json {
+            println!("{text}");
+        } else {
+            print!("{}", table());
+        }
+        eprintln!("wrote {}", self.png.display());
+        Ok(())
+    }
+}
+
+/// `fedsa analyze RUN [--json] [--round N] [--from MODE] [--png PATH] [--json-out PATH]`.
+pub fn analyze(run: &Path, out: &Output, round: Option<usize>, from: analyze::Mode) -> Result<()> {
+    let report = analyze::analyze_run(run, round, from)?;
+    plot::similarity_heatmap(&report, &out.png)?;
+    out.emit(&report, || analyze::table(&report))
+}
+
+/// `fedsa compare RUN... [--json] [--png PATH] [--json-out PATH]`.
+pub fn compare(runs: &[PathBuf], out: &Output) -> Result<()> {
+    let figures = compare::compare_runs(runs)?;
+    plot::comparison_plot(&figures, &out.png)?;
+    out.emit(&figures, || compare::table(&figures))
+}
