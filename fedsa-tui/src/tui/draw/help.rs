@@ -26,6 +26,8 @@ const KEYS: &[(&str, &str)] = &[
     ("u", "recompute the partition (Clients)"),
     ("a / d", "add / remove a run folder (Compare)"),
     ("f", "load the runs in the output folder"),
+    ("s", "A/B similarity of the selected run"),
+    ("5", "A/B similarity of the setup's own run"),
 ];
 
 pub(super) fn render(area: Rect, buf: &mut Buffer) {
