@@ -412,3 +412,43 @@ pub fn build_plugin(package: &str) -> PathBuf {
         .find(|f| f.to_string_lossy().ends_with(std::env::consts::DLL_SUFFIX))
         .unwrap_or_else(|| panic!("cargo reported no library for {package}"))
 }
+
+/// Runs `fedsa ARGS`, asserting that it succeeds; returns its output.
+pub fn fedsa_ok<I, S>(args: I) -> std::process::Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let out = std::process::Command::new(fedsa_bin())
+        .args(args)
+        .output()
+        .expect("running fedsa");
+    assert!(
+        out.status.success(),
+        "fedsa failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// The records of a run's `metrics.jsonl`.
+pub fn metric_lines(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .expect("metrics.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a metrics record"))
+        .collect()
+}
+
+/// The records of a run's `metrics.jsonl` without their wall-clock fields, for comparing runs.
+pub fn metrics_without_times(path: &Path) -> Vec<serde_json::Value> {
+    metric_lines(path)
+        .into_iter()
+        .map(|mut v| {
+            let o = v.as_object_mut().expect("a JSON object");
+            o.remove("seconds");
+            o.remove("train_seconds");
+            v
+        })
+        .collect()
+}

@@ -1,23 +1,12 @@
 //! Whole federations through the real `fedsa` binary on a tiny random BERT: every strategy
 //! completes, communication follows the strategy, and the run folder is complete.
 
-use std::process::Command;
-
-use fedsa_tests::fixtures::{TinyWorld, fedsa_bin};
+use fedsa_tests::fixtures::{TinyWorld, fedsa_ok, metric_lines};
 use serde_json::Value;
 
 fn run_ok(world: &TinyWorld, name: &str, strategy: &str, adapter: &str) -> Vec<Value> {
     let config = world.config(name, strategy, adapter, "");
-    let out = Command::new(fedsa_bin())
-        .arg("run")
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{name} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    fedsa_ok(["run".as_ref(), config.as_os_str()]);
     let dir = world.runs().join(name);
     for f in [
         "config.toml",
@@ -30,11 +19,7 @@ fn run_ok(world: &TinyWorld, name: &str, strategy: &str, adapter: &str) -> Vec<V
         assert!(dir.join(f).is_file(), "{name}: missing {f}");
     }
     assert!(dir.join("checkpoints/LATEST").is_file());
-    std::fs::read_to_string(dir.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    metric_lines(&dir.join("metrics.jsonl"))
 }
 
 fn rounds(lines: &[Value]) -> Vec<&Value> {
@@ -104,21 +89,8 @@ fn fedsa_halves_the_adapter_upload_of_fedit() {
     let fedsa = run_ok(&world, "fedsa", "fedsa", "lora");
     let custom_extra = "[strategy]\nname = \"custom\"\n[strategy.roles]\na = { train = true, share = true }\nb = { train = true, share = true }\nhead = { train = true, share = false }\n";
     let config = world.config("fedit-no-head", "fedit", "lora", custom_extra);
-    let out = Command::new(fedsa_bin())
-        .arg("run")
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = std::fs::read_to_string(world.runs().join("fedit-no-head/metrics.jsonl")).unwrap();
-    let lines: Vec<Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    fedsa_ok(["run".as_ref(), config.as_os_str()]);
+    let lines = metric_lines(&world.runs().join("fedit-no-head/metrics.jsonl"));
     assert_eq!(2 * up_bytes(&fedsa), up_bytes(&lines));
 }
 
@@ -140,16 +112,7 @@ fn a_second_run_of_one_config_gets_its_own_folder() {
     let world = TinyWorld::new(120);
     let config = world.config("twice", "fedsa", "lora", "[federation]\nrounds = 1\n");
     for _ in 0..2 {
-        let out = Command::new(fedsa_bin())
-            .arg("run")
-            .arg(&config)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        fedsa_ok(["run".as_ref(), config.as_os_str()]);
     }
     let first = std::fs::read_to_string(world.runs().join("twice/config.toml")).unwrap();
     let second = std::fs::read_to_string(world.runs().join("twice-2/config.toml")).unwrap();

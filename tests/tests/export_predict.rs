@@ -2,21 +2,12 @@
 
 use std::process::Command;
 
-use fedsa_tests::fixtures::{TinyWorld, fedsa_bin};
+use fedsa_tests::fixtures::{TinyWorld, fedsa_bin, fedsa_ok};
 use serde_json::Value;
 
 fn run(world: &TinyWorld, name: &str, strategy: &str, adapter: &str) -> std::path::PathBuf {
     let config = world.config(name, strategy, adapter, "");
-    let out = Command::new(fedsa_bin())
-        .arg("run")
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    fedsa_ok(["run".as_ref(), config.as_os_str()]);
     world.runs().join(name)
 }
 
@@ -72,18 +63,14 @@ fn export_writes_peft_layout_with_the_clients_own_weights() {
     let world = TinyWorld::new(200);
     let dir = run(&world, "fedsa-rs", "fedsa", "rslora");
     let out_dir = world.dir.path().join("export-1");
-    let out = Command::new(fedsa_bin())
-        .arg("export")
-        .arg(&dir)
-        .args(["--client", "1", "--out"])
-        .arg(&out_dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    fedsa_ok([
+        "export".as_ref(),
+        dir.as_os_str(),
+        "--client".as_ref(),
+        "1".as_ref(),
+        "--out".as_ref(),
+        out_dir.as_os_str(),
+    ]);
     let config: Value = serde_json::from_str(
         &std::fs::read_to_string(out_dir.join("adapter_config.json")).unwrap(),
     )
@@ -126,18 +113,14 @@ fn vera_export_ships_its_projections() {
     let world = TinyWorld::new(200);
     let dir = run(&world, "vera", "fedsa", "vera");
     let out_dir = world.dir.path().join("export-vera");
-    let out = Command::new(fedsa_bin())
-        .arg("export")
-        .arg(&dir)
-        .args(["--client", "0", "--out"])
-        .arg(&out_dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    fedsa_ok([
+        "export".as_ref(),
+        dir.as_os_str(),
+        "--client".as_ref(),
+        "0".as_ref(),
+        "--out".as_ref(),
+        out_dir.as_os_str(),
+    ]);
     let weights = fedsa_core::io::load_params(&out_dir.join("adapter_model.safetensors")).unwrap();
     assert!(weights.contains("base_model.vera_A"));
     assert!(weights.contains("base_model.vera_B"));

@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use fedsa_tests::fixtures::{TinyWorld, fedsa_bin};
+use fedsa_tests::fixtures::{TinyWorld, fedsa_bin, metric_lines};
 use serde_json::Value;
 
 #[test]
@@ -22,11 +22,7 @@ fn failure_injection_completes_and_reports_every_failure() {
         String::from_utf8_lossy(&out.stderr)
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let text = std::fs::read_to_string(world.runs().join("faulty/metrics.jsonl")).unwrap();
-    let lines: Vec<Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = metric_lines(&world.runs().join("faulty/metrics.jsonl"));
     let failed_clients: Vec<&Value> = lines
         .iter()
         .filter(|l| l["kind"] == "client" && !l["failure"].is_null())

@@ -4,23 +4,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use fedsa_tests::fixtures::{TinyWorld, fedsa_bin};
-use serde_json::Value;
-
-/// Metrics lines without the wall-clock fields.
-fn metrics(path: &std::path::Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let mut v: Value = serde_json::from_str(l).unwrap();
-            let obj = v.as_object_mut().unwrap();
-            obj.remove("seconds");
-            obj.remove("train_seconds");
-            v
-        })
-        .collect()
-}
+use fedsa_tests::fixtures::{TinyWorld, fedsa_bin, fedsa_ok, metrics_without_times};
 
 fn latest_round(dir: &std::path::Path) -> usize {
     std::fs::read_to_string(dir.join("checkpoints/LATEST"))
@@ -39,17 +23,12 @@ fn killed_run_resumes_to_identical_metrics() {
     // Same name in two output folders: the configs differ only in output_dir.
     let config = world.config("resumable", "fedsa", "lora", extra);
     let reference_out = world.dir.path().join("reference");
-    let status = Command::new(fedsa_bin())
-        .args(["run", "--output-dir"])
-        .arg(&reference_out)
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert!(
-        status.status.success(),
-        "{}",
-        String::from_utf8_lossy(&status.stderr)
-    );
+    fedsa_ok([
+        "run".as_ref(),
+        "--output-dir".as_ref(),
+        reference_out.as_os_str(),
+        config.as_os_str(),
+    ]);
 
     let run_dir = world.runs().join("resumable");
     let mut child = Command::new(fedsa_bin())
@@ -75,18 +54,9 @@ fn killed_run_resumes_to_identical_metrics() {
     assert!(killed_at < 8, "killed after the run finished");
     assert!(!run_dir.join("summary.json").exists());
 
-    let out = Command::new(fedsa_bin())
-        .args(["run", "--resume"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    fedsa_ok(["run".as_ref(), "--resume".as_ref(), config.as_os_str()]);
     assert_eq!(
-        metrics(&run_dir.join("metrics.jsonl")),
-        metrics(&reference_out.join("resumable/metrics.jsonl"))
+        metrics_without_times(&run_dir.join("metrics.jsonl")),
+        metrics_without_times(&reference_out.join("resumable/metrics.jsonl"))
     );
 }

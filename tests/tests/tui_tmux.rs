@@ -4,8 +4,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use fedsa_tests::fixtures::{TinyWorld, fedsa_bin};
-use serde_json::Value;
+use fedsa_tests::fixtures::{TinyWorld, fedsa_bin, fedsa_ok, metrics_without_times};
 
 /// A tmux session that is killed when the test ends, whatever happens.
 struct Session(String);
@@ -60,20 +59,6 @@ impl Drop for Session {
     }
 }
 
-fn metrics_without_times(path: &std::path::Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let mut v: Value = serde_json::from_str(l).unwrap();
-            let o = v.as_object_mut().unwrap();
-            o.remove("seconds");
-            o.remove("train_seconds");
-            v
-        })
-        .collect()
-}
-
 #[test]
 fn tui_launches_a_run_shows_its_rounds_and_writes_the_same_run_folder() {
     if Command::new("tmux").arg("-V").output().is_err() {
@@ -122,17 +107,12 @@ fn tui_launches_a_run_shows_its_rounds_and_writes_the_same_run_folder() {
 
     let tui_dir = world.runs().join("tui-run");
     let headless_out = world.dir.path().join("headless");
-    let out = Command::new(fedsa_bin())
-        .args(["run", "--output-dir"])
-        .arg(&headless_out)
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    fedsa_ok([
+        "run".as_ref(),
+        "--output-dir".as_ref(),
+        headless_out.as_os_str(),
+        config.as_os_str(),
+    ]);
     let headless_dir = headless_out.join("tui-run");
     for f in [
         "config.toml",
