@@ -8,10 +8,10 @@
 //! peaks do not mix; `benches/peer/run.sh` calls it once per size). With no size it runs each of
 //! 16x32, 16x64 and 32x64 in a child process.
 
-use candle_core::Device;
-use fedsa_adapters::{AdapterSpec, BaseModel, EncoderConfig, LocalTrainer};
-use fedsa_core::config::{AdapterConfig, TrainingConfig};
-use fedsa_core::{ClientTrainer, EncodedExample, SeededRng, Strategy};
+use fedsa_core::ClientTrainer;
+
+mod common;
+use common::trainer;
 
 /// Steps trained before the peak is read (the first one allocates the optimizer moments).
 const STEPS: usize = 5;
@@ -27,45 +27,6 @@ fn status_kib(field: &str) -> Option<u64> {
         .nth(1)?
         .parse()
         .ok()
-}
-
-/// The same client as `benches/train_step.rs`: one local step is one batch of `batch` × `seq`.
-fn trainer(batch: usize, seq: usize) -> LocalTrainer {
-    let config = EncoderConfig::bert(30_522, 384, 6, 12, 1536);
-    let base = BaseModel::random(&config, 0, &Device::Cpu).expect("random MiniLM-shaped model");
-    let adapter = AdapterConfig {
-        rank: 8,
-        ..AdapterConfig::default()
-    };
-    let training = TrainingConfig {
-        local_steps: 1,
-        batch_size: batch,
-        ..TrainingConfig::default()
-    };
-    let mut rng = SeededRng::new(1);
-    let examples: Vec<EncodedExample> = (0..batch)
-        .map(|i| EncodedExample {
-            input_ids: (0..seq).map(|_| 1000 + rng.below(20_000) as u32).collect(),
-            type_ids: vec![0; seq],
-            label: (i % 2) as u32,
-        })
-        .collect();
-    let spec = AdapterSpec::builtin("lora", &adapter).expect("lora spec");
-    let mut trainer = LocalTrainer::new(
-        0,
-        base,
-        &spec,
-        &adapter,
-        &training,
-        2,
-        examples.clone(),
-        examples,
-        0,
-        1_000_000,
-    )
-    .expect("trainer");
-    trainer.configure(&Strategy::fedsa()).expect("configure");
-    trainer
 }
 
 /// Parses `BxS` (e.g. `16x64`).

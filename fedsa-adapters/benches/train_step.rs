@@ -9,54 +9,14 @@
 
 use std::hint::black_box;
 
-use candle_core::Device;
 use criterion::{Criterion, criterion_group, criterion_main};
-use fedsa_adapters::{AdapterSpec, BaseModel, EncoderConfig, LocalTrainer};
-use fedsa_core::config::{AdapterConfig, TrainingConfig};
-use fedsa_core::{ClientTrainer, EncodedExample, SeededRng, Strategy};
+use fedsa_core::ClientTrainer;
+
+mod common;
+use common::trainer;
 
 /// (batch size, sequence length).
 const SIZES: [(usize, usize); 3] = [(16, 32), (16, 64), (32, 64)];
-
-/// A LoRA client over a fresh random MiniLM-shaped model whose one local step is one batch of
-/// `batch` examples of `seq` tokens.
-fn trainer(batch: usize, seq: usize) -> LocalTrainer {
-    let config = EncoderConfig::bert(30_522, 384, 6, 12, 1536);
-    let base = BaseModel::random(&config, 0, &Device::Cpu).expect("random MiniLM-shaped model");
-    let adapter = AdapterConfig {
-        rank: 8,
-        ..AdapterConfig::default()
-    };
-    let training = TrainingConfig {
-        local_steps: 1,
-        batch_size: batch,
-        ..TrainingConfig::default()
-    };
-    let mut rng = SeededRng::new(1);
-    let examples: Vec<EncodedExample> = (0..batch)
-        .map(|i| EncodedExample {
-            input_ids: (0..seq).map(|_| 1000 + rng.below(20_000) as u32).collect(),
-            type_ids: vec![0; seq],
-            label: (i % 2) as u32,
-        })
-        .collect();
-    let spec = AdapterSpec::builtin("lora", &adapter).expect("lora spec");
-    let mut trainer = LocalTrainer::new(
-        0,
-        base,
-        &spec,
-        &adapter,
-        &training,
-        2,
-        examples.clone(),
-        examples,
-        0,
-        1_000_000,
-    )
-    .expect("trainer");
-    trainer.configure(&Strategy::fedsa()).expect("configure");
-    trainer
-}
 
 fn train_step(c: &mut Criterion) {
     let mut group = c.benchmark_group("train_step");
