@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, FederationSettings, Result, Role, RolePolicy, Strategy};
+use crate::{Error, FederationSettings, Result, Role, RolePolicy, Strategy, TaskConfig};
 
 /// A complete run description.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -24,6 +24,9 @@ pub struct Config {
     /// Plugin libraries to load (aggregators, adapters).
     #[serde(default)]
     pub plugins: Vec<PathBuf>,
+    /// Classification (the default) or generation.
+    #[serde(default)]
+    pub task: TaskConfig,
     pub model: ModelConfig,
     pub data: DataConfig,
     #[serde(default)]
@@ -54,7 +57,8 @@ pub struct ModelConfig {
 #[serde(deny_unknown_fields)]
 pub struct DataConfig {
     pub format: DataFormat,
-    /// A file, or for `glue` the task's folder.
+    /// A file, or for `glue` the task's folder; not used by `arithmetic`.
+    #[serde(default)]
     pub path: PathBuf,
     #[serde(default)]
     pub text_column: Option<String>,
@@ -84,6 +88,22 @@ pub enum DataFormat {
     Tsv,
     Jsonl,
     Glue,
+    /// Generation: the bundled generator of arithmetic word problems (no file).
+    Arithmetic,
+    /// Generation: GSM8K's JSONL layout (`question`, `answer` ending in `#### N`).
+    Gsm8k,
+    /// Generation: prompt/completion JSONL (`text_column`, `text_pair_column` name the fields).
+    Instruction,
+}
+
+impl DataFormat {
+    /// Whether this format holds prompt/response pairs for a generation task.
+    pub fn is_generation(self) -> bool {
+        matches!(
+            self,
+            DataFormat::Arithmetic | DataFormat::Gsm8k | DataFormat::Instruction
+        )
+    }
 }
 
 /// How examples are split into clients.
@@ -430,6 +450,29 @@ impl Config {
             );
         }
         let d = &self.data;
+        if d.path.as_os_str().is_empty() && d.format != DataFormat::Arithmetic {
+            return bad("data.path", "required for this data.format".into());
+        }
+        match (self.task.kind.is_generation(), d.format.is_generation()) {
+            (true, false) => {
+                return bad(
+                    "data.format",
+                    "a generation task needs prompt/response data: arithmetic, gsm8k or instruction"
+                        .into(),
+                );
+            }
+            (false, true) => {
+                return bad(
+                    "data.format",
+                    "arithmetic, gsm8k and instruction data need [task] kind = \"generation\""
+                        .into(),
+                );
+            }
+            _ => {}
+        }
+        if self.task.kind.is_generation() && self.task.max_new_tokens == 0 {
+            return bad("task.max_new_tokens", "must be at least 1".into());
+        }
         if !(d.test_fraction > 0.0 && d.test_fraction < 1.0) {
             return bad(
                 "data.test_fraction",
@@ -710,6 +753,8 @@ mod tests {
             ("name = \"../escape\"", "name"),
             ("[strategy]\nname = \"fedx\"", "strategy.name"),
             ("[strategy]\nname = \"custom\"", "strategy.roles"),
+            ("[task]\nkind = \"generation\"", "data.format"),
+            ("[task]\nkind = \"sorting\"", "task.kind"),
             (
                 "[federation]\nfailure_rate = 1.0",
                 "federation.failure_rate",
@@ -718,6 +763,30 @@ mod tests {
             let e = err_of(extra);
             assert!(e.contains(field), "{extra:?} gave {e}");
         }
+    }
+
+    #[test]
+    fn generation_needs_prompt_response_data_and_the_generator_no_path() {
+        let c = Config::from_toml_str(
+            "[task]\nkind = \"generation\"\nmax_new_tokens = 8\n[model]\npath = \"m.gguf\"\n[data]\nformat = \"arithmetic\"\n",
+            "gen.toml",
+        )
+        .unwrap();
+        assert!(c.task.kind.is_generation() && c.data.path.as_os_str().is_empty());
+        let e = Config::from_toml_str(
+            "[model]\npath = \"m\"\n[data]\nformat = \"gsm8k\"\npath = \"g.jsonl\"\n",
+            "cls.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("cls.toml") && e.contains("data.format"), "{e}");
+        let e = Config::from_toml_str(
+            "[model]\npath = \"m\"\n[data]\nformat = \"csv\"\n",
+            "p.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("data.path"), "{e}");
     }
 
     #[test]

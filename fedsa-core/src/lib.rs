@@ -15,7 +15,9 @@ mod metrics;
 mod params;
 mod rng;
 mod role;
+mod sequence;
 mod strategy;
+mod task;
 pub mod testing;
 mod trainer;
 
@@ -29,5 +31,7 @@ pub use metrics::{ClientRoundRecord, RoundRecord, RunSummary, mean};
 pub use params::{ParamSet, TensorData};
 pub use rng::SeededRng;
 pub use role::Role;
+pub use sequence::{EncodedSequence, SequenceBatch};
 pub use strategy::{BUILTIN_STRATEGIES, RolePolicy, Strategy};
+pub use task::{TaskConfig, TaskKind};
 pub use trainer::{ClientTrainer, EvalMetrics, TrainStats};
