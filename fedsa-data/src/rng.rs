@@ -10,6 +10,7 @@ pub(crate) mod stream {
     pub const MAX_EXAMPLES: u64 = 0xDA7A_0001;
     pub const PARTITION: u64 = 0xDA7A_0002;
     pub const SPLIT: u64 = 0xDA7A_0003;
+    pub const ARITHMETIC: u64 = 0xDA7A_0004;
 }
 
 /// [`SeededRng`] as a `rand` generator.

@@ -1,9 +1,14 @@
 //! Reading examples from files: each reader yields raw records (text, label as written, key,
 //! line), and [`load_dataset`] turns them into a [`Dataset`] with one label mapping, the same
-//! for every format.
+//! for every format. The generation readers (GSM8K, instruction JSONL) yield the same records,
+//! with the response in `text_pair` and a category as label; `crate::load_generation` maps
+//! them.
 
 mod delimited;
 mod glue;
+mod gsm8k;
+mod instruction;
+mod json_object;
 mod jsonl;
 mod rotten_tomatoes;
 
@@ -18,8 +23,13 @@ use crate::rng::stream;
 
 pub use delimited::{Column, DelimitedSpec, read_delimited};
 pub use glue::{GlueSplit, GlueTask, load_glue};
+pub use gsm8k::{Gsm8kSpec, read_gsm8k};
+pub use instruction::{InstructionSpec, read_instructions};
 pub use jsonl::{JsonlSpec, read_jsonl};
 pub use rotten_tomatoes::{CORPUS_FILE, read_rotten_tomatoes};
+
+/// The one category of generation examples read without a category field.
+pub const SINGLE_CATEGORY: &str = "all";
 
 /// One example as read, before labels are mapped to ids.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +69,13 @@ pub fn load_dataset(cfg: &DataConfig, key_column: Option<&str>, seed: u64) -> Re
         DataFormat::Jsonl => {
             let spec = JsonlSpec::from_config(cfg, key_column)?;
             (path.to_path_buf(), read_jsonl(path, &spec)?, None)
+        }
+        DataFormat::Arithmetic | DataFormat::Gsm8k | DataFormat::Instruction => {
+            return crate::load_generation(
+                &crate::GenerationSource::from_config(cfg, key_column),
+                cfg.max_examples,
+                seed,
+            );
         }
         DataFormat::Glue => {
             let name = cfg.glue_task.as_deref().ok_or_else(|| {
