@@ -5,7 +5,9 @@
 //! - [`AdapterSpec`]: adapters (LoRA, rsLoRA, VeRA, and any plugin's) as data: parameters, a
 //!   scale and a small program of ops that the host runs in its one candle;
 //! - [`LocalTrainer`]: one client's adapter and head state, its optimizer and its data,
-//!   implementing [`fedsa_core::ClientTrainer`].
+//!   implementing [`fedsa_core::ClientTrainer`];
+//! - [`decoder`]: a LLaMA-architecture causal language model (Hugging Face folder or GGUF)
+//!   with the same adapters, KV-cached generation, and the [`GenerationTrainer`].
 //!
 //! Every op on a training path has a backward: candle's fused LayerNorm and
 //! `softmax_last_dim` silently drop gradients, so frozen layers here pair a fast detached forward
@@ -14,8 +16,10 @@
 pub mod adapter;
 mod backend;
 mod config;
+pub mod decoder;
 mod device;
 pub mod layers;
+mod local;
 mod metrics;
 pub mod model;
 mod optim;
@@ -25,6 +29,10 @@ mod trainer;
 
 pub use adapter::{AdapterSpec, builtin_kinds};
 pub use config::{EncoderConfig, Family};
+pub use decoder::{
+    AnswerFn, DecoderClient, DecoderModel, GenerateOptions, GenerationTrainer, GgufVocab,
+    LlamaConfig, Sampling,
+};
 pub use device::device;
 pub use metrics::{accuracy, macro_f1};
 pub use model::{BaseModel, Module};

@@ -9,7 +9,7 @@ use fedsa_adapters::adapter::ForwardCtx;
 use fedsa_adapters::layers::{FrozenLayerNorm, FrozenLinear, masked_softmax};
 use fedsa_adapters::model::ClientModel;
 use fedsa_adapters::{AdapterSpec, EncoderConfig};
-use fedsa_core::{Batch, ParamSet, SeededRng};
+use fedsa_core::{Batch, SeededRng};
 
 fn norm(t: &Tensor) -> f32 {
     t.sqr()
@@ -40,22 +40,7 @@ fn check_model(config: &EncoderConfig, kind: &str) {
     cfg.target_modules = vec!["query".into(), "key".into(), "value".into(), "dense".into()];
     let spec = AdapterSpec::builtin(kind, &cfg).unwrap();
     let model = ClientModel::new(base.clone(), &spec, &cfg, 3, 11).unwrap();
-    // B (VeRA: b) starts at zero, which makes A's (d's) gradient exactly zero: move it off zero.
-    let mut rng = SeededRng::new(5);
-    let mut perturbed = ParamSet::new();
-    let names = model.params().names();
-    let current = model.params().export(&names).unwrap();
-    for (name, t) in current.iter() {
-        let data = t
-            .data()
-            .iter()
-            .map(|v| v + 0.1 * (rng.next_f64() as f32 - 0.5))
-            .collect();
-        perturbed
-            .insert(name.clone(), t.shape().to_vec(), data)
-            .unwrap();
-    }
-    model.params().import(&perturbed).unwrap();
+    common::perturb(model.params(), 5);
 
     let examples = common::examples(4, 3);
     let refs: Vec<_> = examples.iter().collect();

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::{bert, xlm_roberta};
+use common::max_diff;
 use fedsa_adapters::adapter::ForwardCtx;
 use fedsa_adapters::model::ClientModel;
 use fedsa_adapters::{AdapterSpec, BaseModel, EncoderConfig};
@@ -30,17 +31,6 @@ fn batch(pad: u32) -> Batch {
 
 fn tensors(base: &BaseModel) -> HashMap<String, Tensor> {
     base.named_tensors().into_iter().collect()
-}
-
-fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
 }
 
 fn bert_reference(config: &EncoderConfig, base: &BaseModel) -> bert::BertModel {

@@ -12,7 +12,7 @@ use crate::adapter::program::{OpEnv, run};
 use crate::adapter::shape::{Dims, check_program};
 use crate::adapter::spec::{AdapterSpec, InitRule, ParamSpec, check_adapter_config};
 use crate::backend::Context;
-use crate::model::{BaseModel, Module};
+use crate::model::{BaseModel, Module, ModuleInfo};
 use crate::seeded::{kaiming_bound, normal, stream, tensor, uniform};
 
 /// Train or eval mode, and the client's RNG for dropout.
@@ -57,19 +57,29 @@ pub struct AdapterSet {
 }
 
 impl AdapterSet {
-    /// Places `spec` on the modules `adapter.target_modules` matches (PEFT rule: the module's
-    /// full name equals a target or ends with `.target`); initial values depend only on `seed`
-    /// and each tensor's name.
+    /// Places `spec` on the encoder's modules that `adapter.target_modules` matches.
     pub fn build(
         spec: &AdapterSpec,
         adapter: &AdapterConfig,
         base: &BaseModel,
         seed: u64,
     ) -> Result<(AdapterSet, Vec<InitialParam>)> {
+        Self::build_on(spec, adapter, &base.modules(), base.device(), seed)
+    }
+
+    /// Places `spec` on the `modules` (any model's) that `adapter.target_modules` matches (PEFT
+    /// rule: the module's full name equals a target or ends with `.target`); initial values
+    /// depend only on `seed` and each tensor's name.
+    pub fn build_on(
+        spec: &AdapterSpec,
+        adapter: &AdapterConfig,
+        modules: &[ModuleInfo],
+        device: &Device,
+        seed: u64,
+    ) -> Result<(AdapterSet, Vec<InitialParam>)> {
         check_adapter_config(adapter)?;
         let source = format!("adapter `{}`", spec.name);
         spec.validate(&source)?;
-        let modules = base.modules();
         let mut targets = Vec::new();
         for t in &adapter.target_modules {
             let hits: Vec<_> = modules
@@ -81,7 +91,8 @@ impl AdapterSet {
                     "adapter",
                     "adapter.target_modules",
                     format!(
-                        "`{t}` matches no linear layer of the encoder (try query, key, value, attention.output.dense, intermediate.dense, output.dense)"
+                        "`{t}` matches no linear layer of the model (try {})",
+                        module_hint(modules)
                     ),
                 ));
             }
@@ -91,7 +102,6 @@ impl AdapterSet {
         targets.dedup_by_key(|m| (m.layer, m.module));
         let in_max = targets.iter().map(|m| m.inp).max().unwrap_or(1);
         let out_max = targets.iter().map(|m| m.out).max().unwrap_or(1);
-        let device = base.device();
         let rank = adapter.rank;
 
         let mut shared = Vec::new();
@@ -119,7 +129,7 @@ impl AdapterSet {
                 out_max,
             };
             check_program(spec, &dims, &format!("{source} on {}", m.name))?;
-            let w0 = base.linear(m.layer, m.module).weight();
+            let w0 = &m.weight;
             let mut la = LayerAdapter {
                 frozen: Vec::new(),
                 trainable: Vec::new(),
@@ -212,6 +222,27 @@ impl AdapterSet {
             Error::backend("adapter program", format!("`{}` unset", self.spec.output))
         })
     }
+}
+
+/// The short names a target may use, in block order: the last path component where it is
+/// unique in the block (`q_proj`, `query`), the full path otherwise (`attention.output.dense`).
+fn module_hint(modules: &[ModuleInfo]) -> String {
+    let mut kinds: Vec<Module> = modules.iter().map(|m| m.module).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    let last = |m: &Module| m.path().rsplit('.').next().unwrap_or_default();
+    kinds
+        .iter()
+        .map(|m| {
+            let short = last(m);
+            if kinds.iter().filter(|k| last(k) == short).count() == 1 {
+                short
+            } else {
+                m.path()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The initial value of parameter `p` named `name` at `dims`.

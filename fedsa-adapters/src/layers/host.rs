@@ -136,3 +136,40 @@ pub(crate) fn softmax_grad(y: &Tensor, dy: &Tensor) -> candle_core::Result<Tenso
     });
     Tensor::from_vec(out, y.dims(), y.device())
 }
+
+/// RMSNorm's input gradient: `r (g - x r² mean(g ⊙ x))` with `g = dy ⊙ w`, `r = 1/rms(x)`.
+pub(crate) fn rms_norm_grad(
+    x: &Tensor,
+    dy: &Tensor,
+    weight: &Tensor,
+    eps: f64,
+) -> candle_core::Result<Tensor> {
+    if !host(x) {
+        let n = x.dim(D::Minus1)? as f64;
+        let ms = (x.sqr()?.sum_keepdim(D::Minus1)? / n)?;
+        let r = (ms + eps)?.sqrt()?.recip()?;
+        let g = dy.broadcast_mul(weight)?;
+        let gx_mean = ((&g * x)?.sum_keepdim(D::Minus1)? / n)?;
+        let coef = (gx_mean * r.sqr()?)?;
+        return g.sub(&x.broadcast_mul(&coef)?)?.broadcast_mul(&r);
+    }
+    let (xs, gs, w) = (values(x)?, values(dy)?, values(weight)?);
+    let row = w.len();
+    let mut out = vec![0f32; xs.len()];
+    par_rows(&mut out, row, |i, o| {
+        let xr = &xs[i * row..(i + 1) * row];
+        let gr = &gs[i * row..(i + 1) * row];
+        let n = row as f64;
+        let ms = xr.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>() / n;
+        let r = 1.0 / (ms + eps).sqrt();
+        let gx: f64 = (0..row)
+            .map(|j| f64::from(gr[j]) * f64::from(w[j]) * f64::from(xr[j]))
+            .sum();
+        let coef = gx / n * r * r;
+        for j in 0..row {
+            let g = f64::from(gr[j]) * f64::from(w[j]);
+            o[j] = ((g - f64::from(xr[j]) * coef) * r) as f32;
+        }
+    });
+    Tensor::from_vec(out, x.dims(), x.device())
+}

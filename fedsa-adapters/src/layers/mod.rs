@@ -7,9 +7,13 @@ pub mod grad;
 mod host;
 pub mod linear;
 pub mod norm;
+pub mod rms_norm;
+pub mod rope;
 pub mod softmax;
 
 pub use activation::gelu_erf;
 pub use linear::{FrozenLinear, linear};
 pub use norm::FrozenLayerNorm;
+pub use rms_norm::{FrozenRmsNorm, rms_norm_composed};
+pub use rope::RotaryTables;
 pub use softmax::masked_softmax;

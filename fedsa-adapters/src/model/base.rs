@@ -18,7 +18,8 @@ use crate::model::weights::WeightFile;
 use crate::model::{bert, roberta};
 use crate::seeded::{normal, stream, tensor};
 
-/// A linear layer inside an encoder block, named as in Hugging Face.
+/// An adaptable linear layer inside a transformer block, named as in Hugging Face: the six of
+/// an encoder block (BERT, RoBERTa) and the seven of a LLaMA decoder block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Module {
     Query,
@@ -27,10 +28,18 @@ pub enum Module {
     AttentionOutput,
     Intermediate,
     Output,
+    QProj,
+    KProj,
+    VProj,
+    OProj,
+    GateProj,
+    UpProj,
+    DownProj,
 }
 
 impl Module {
-    pub const ALL: [Module; 6] = [
+    /// The linear layers of an encoder block, in order.
+    pub const ENCODER: [Module; 6] = [
         Module::Query,
         Module::Key,
         Module::Value,
@@ -39,7 +48,18 @@ impl Module {
         Module::Output,
     ];
 
-    /// The path inside a layer (`attention.self.query`).
+    /// The linear layers of a decoder block, in order.
+    pub const DECODER: [Module; 7] = [
+        Module::QProj,
+        Module::KProj,
+        Module::VProj,
+        Module::OProj,
+        Module::GateProj,
+        Module::UpProj,
+        Module::DownProj,
+    ];
+
+    /// The path inside a layer (`attention.self.query`, `self_attn.q_proj`).
     pub fn path(self) -> &'static str {
         match self {
             Module::Query => "attention.self.query",
@@ -48,23 +68,57 @@ impl Module {
             Module::AttentionOutput => "attention.output.dense",
             Module::Intermediate => "intermediate.dense",
             Module::Output => "output.dense",
+            Module::QProj => "self_attn.q_proj",
+            Module::KProj => "self_attn.k_proj",
+            Module::VProj => "self_attn.v_proj",
+            Module::OProj => "self_attn.o_proj",
+            Module::GateProj => "mlp.gate_proj",
+            Module::UpProj => "mlp.up_proj",
+            Module::DownProj => "mlp.down_proj",
         }
     }
 
-    fn index(self) -> usize {
-        self as usize
+    /// The position within its block's list ([`Module::ENCODER`] or [`Module::DECODER`]).
+    pub(crate) fn slot(self) -> usize {
+        match self {
+            Module::Query | Module::QProj => 0,
+            Module::Key | Module::KProj => 1,
+            Module::Value | Module::VProj => 2,
+            Module::AttentionOutput | Module::OProj => 3,
+            Module::Intermediate | Module::GateProj => 4,
+            Module::Output | Module::UpProj => 5,
+            Module::DownProj => 6,
+        }
     }
 }
 
-/// One adaptable linear layer of the encoder.
+/// One adaptable linear layer of a model.
 #[derive(Debug, Clone)]
 pub struct ModuleInfo {
     pub layer: usize,
     pub module: Module,
-    /// The full PEFT-style name, `encoder.layer.0.attention.self.query`.
+    /// The full PEFT-style name, `encoder.layer.0.attention.self.query` or
+    /// `model.layers.0.self_attn.q_proj`.
     pub name: String,
     pub inp: usize,
     pub out: usize,
+    /// The frozen weight `W0` `[out, in]` (for init rules that read it).
+    pub weight: Tensor,
+}
+
+impl ModuleInfo {
+    /// The layer `module` of block `layer`, named `{prefix}{layer}.{path}`.
+    pub(crate) fn of(layer: usize, module: Module, prefix: &str, linear: &FrozenLinear) -> Self {
+        let (inp, out) = linear.dims();
+        ModuleInfo {
+            layer,
+            module,
+            name: format!("{prefix}{layer}.{}", module.path()),
+            inp,
+            out,
+            weight: linear.weight().clone(),
+        }
+    }
 }
 
 struct EncoderLayer {
@@ -158,7 +212,7 @@ impl BaseModel {
         let mut layers = Vec::with_capacity(config.num_hidden_layers);
         for l in 0..config.num_hidden_layers {
             let mut linears = Vec::with_capacity(6);
-            for m in Module::ALL {
+            for m in Module::ENCODER {
                 let (inp, out) = module_dims(&config, m);
                 let p = format!("encoder.layer.{l}.{}", m.path());
                 linears.push(FrozenLinear::new(
@@ -224,22 +278,19 @@ impl BaseModel {
 
     /// The frozen linear layer `module` of block `layer`.
     pub fn linear(&self, layer: usize, module: Module) -> &FrozenLinear {
-        &self.layers[layer].linears[module.index()]
+        &self.layers[layer].linears[module.slot()]
     }
 
     /// Every adaptable linear layer, in order.
     pub fn modules(&self) -> Vec<ModuleInfo> {
         (0..self.layers.len())
-            .flat_map(|layer| Module::ALL.into_iter().map(move |module| (layer, module)))
+            .flat_map(|layer| {
+                Module::ENCODER
+                    .into_iter()
+                    .map(move |module| (layer, module))
+            })
             .map(|(layer, module)| {
-                let (inp, out) = self.linear(layer, module).dims();
-                ModuleInfo {
-                    layer,
-                    module,
-                    name: format!("encoder.layer.{layer}.{}", module.path()),
-                    inp,
-                    out,
-                }
+                ModuleInfo::of(layer, module, "encoder.layer.", self.linear(layer, module))
             })
             .collect()
     }
@@ -269,8 +320,8 @@ impl BaseModel {
             ),
         ];
         for (l, layer) in self.layers.iter().enumerate() {
-            for m in Module::ALL {
-                let lin = &layer.linears[m.index()];
+            for m in Module::ENCODER {
+                let lin = &layer.linears[m.slot()];
                 let p = format!("encoder.layer.{l}.{}", m.path());
                 out.push((format!("{p}.weight"), lin.weight().clone()));
                 if let Some(b) = lin.bias() {
@@ -398,7 +449,7 @@ impl BaseModel {
         let (b, s, h) = x.dims3().ctx("encoder block")?;
         let (nh, dh) = (c.num_attention_heads, c.head_dim());
         let mut lin = |m: Module, input: &Tensor| -> Result<Tensor> {
-            let frozen = &layer.linears[m.index()];
+            let frozen = &layer.linears[m.slot()];
             let base = frozen.forward(input)?;
             adapt(l, m, input, base, frozen.weight())
         };
@@ -470,7 +521,7 @@ fn weight_shapes(c: &EncoderConfig) -> Vec<(String, Vec<usize>)> {
         ("embeddings.LayerNorm.bias".into(), vec![h]),
     ];
     for l in 0..c.num_hidden_layers {
-        for m in Module::ALL {
+        for m in Module::ENCODER {
             let (inp, o) = module_dims(c, m);
             out.push((
                 format!("encoder.layer.{l}.{}.weight", m.path()),

@@ -7,7 +7,7 @@ mod client;
 mod head;
 mod params;
 mod roberta;
-mod weights;
+pub(crate) mod weights;
 
 pub use base::{AdaptFn, BaseModel, EncoderInput, Module, ModuleInfo};
 pub use client::ClientModel;

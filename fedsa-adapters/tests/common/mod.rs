@@ -63,3 +63,34 @@ pub fn training() -> TrainingConfig {
         ..TrainingConfig::default()
     }
 }
+
+/// Largest absolute difference of two tensors.
+pub fn max_diff(a: &candle_core::Tensor, b: &candle_core::Tensor) -> f32 {
+    (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
+}
+
+/// Moves every trainable tensor off its initial value by up to ±0.05: B (VeRA: b) starts at
+/// zero, which hides the adapter and makes A's (d's) gradient exactly zero.
+pub fn perturb(params: &fedsa_adapters::model::ParamStore, seed: u64) {
+    let mut rng = SeededRng::new(seed);
+    let current = params.export(&params.names()).unwrap();
+    let mut moved = fedsa_core::ParamSet::new();
+    for (name, t) in current.iter() {
+        let data = t
+            .data()
+            .iter()
+            .map(|v| v + 0.1 * (rng.next_f64() as f32 - 0.5))
+            .collect();
+        moved
+            .insert(name.clone(), t.shape().to_vec(), data)
+            .unwrap();
+    }
+    params.import(&moved).unwrap();
+}

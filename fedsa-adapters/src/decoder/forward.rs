@@ -1,0 +1,239 @@
+//! The decoder's forward pass, for training (a whole padded batch) and for generation (new
+//! tokens appended to a [`KvCache`]). Attention is causal; padded keys are masked too.
+//! Grouped-query attention folds the query heads that share a key/value head into the row
+//! dimension, so keys and values are never copied per query head.
+
+use candle_core::Tensor;
+
+use fedsa_core::{Error, Result, SequenceBatch};
+
+use crate::backend::Context;
+use crate::decoder::model::{DecoderLayer, DecoderModel};
+use crate::layers::masked_softmax;
+use crate::model::{AdaptFn, Module};
+
+/// Additive attention bias on hidden keys: large enough to zero them after the softmax.
+const MASKED: f32 = -1e9;
+
+/// Token ids for one forward call, on the model's device.
+pub struct DecoderInput {
+    /// `[batch, seq]`.
+    pub input_ids: Tensor,
+    /// 1 for real tokens, 0 for padding, row-major `[batch, seq]`; `None`: all real.
+    pub key_mask: Option<Vec<u32>>,
+    pub batch: usize,
+    pub seq_len: usize,
+}
+
+/// Keys and values of every block for the tokens seen so far (one generation call's state;
+/// clients share the base model, never a cache).
+pub struct KvCache {
+    layers: Vec<Option<(Tensor, Tensor)>>,
+    len: usize,
+}
+
+impl KvCache {
+    pub fn new(model: &DecoderModel) -> KvCache {
+        KvCache {
+            layers: vec![None; model.layers.len()],
+            len: 0,
+        }
+    }
+
+    /// Number of positions cached.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl DecoderModel {
+    /// Checks ids against the vocabulary and moves them to the device.
+    pub fn inputs(
+        &self,
+        ids: &[u32],
+        key_mask: Option<&[u32]>,
+        batch: usize,
+        seq_len: usize,
+    ) -> Result<DecoderInput> {
+        if batch == 0 || seq_len == 0 || ids.len() != batch * seq_len {
+            return Err(Error::backend(
+                "decoder input",
+                format!("{} ids for a batch of {batch} × {seq_len}", ids.len()),
+            ));
+        }
+        if key_mask.is_some_and(|m| m.len() != ids.len()) {
+            return Err(Error::backend(
+                "decoder input",
+                "attention mask size differs from the ids",
+            ));
+        }
+        let vocab = self.config.vocab_size;
+        if let Some(id) = ids.iter().find(|&&i| i as usize >= vocab) {
+            return Err(Error::backend(
+                "decoder input",
+                format!("token id {id} is outside the vocabulary of {vocab}"),
+            ));
+        }
+        Ok(DecoderInput {
+            input_ids: Tensor::from_slice(ids, (batch, seq_len), &self.device)
+                .ctx("ids to device")?,
+            key_mask: key_mask.filter(|m| m.contains(&0)).map(<[u32]>::to_vec),
+            batch,
+            seq_len,
+        })
+    }
+
+    /// A padded training batch as input.
+    pub fn batch_inputs(&self, batch: &SequenceBatch) -> Result<DecoderInput> {
+        self.inputs(
+            &batch.input_ids,
+            Some(&batch.attention_mask),
+            batch.batch,
+            batch.seq_len,
+        )
+    }
+
+    /// The final-norm hidden states `[batch, seq, hidden]` of the new tokens. With a cache,
+    /// the tokens continue the cached ones (positions start at `cache.len()`) and their keys
+    /// and values are appended. `adapt(layer, module, x, base, w0)` returns each linear
+    /// layer's output (identity: no adapter).
+    pub fn forward(
+        &self,
+        input: &DecoderInput,
+        mut cache: Option<&mut KvCache>,
+        adapt: &mut AdaptFn<'_>,
+    ) -> Result<Tensor> {
+        let (b, s) = (input.batch, input.seq_len);
+        let offset = cache.as_ref().map_or(0, |c| c.len);
+        if offset + s > self.rotary.len() {
+            return Err(Error::backend(
+                "decoder input",
+                format!(
+                    "{} positions needed, the model has {} (max_position_embeddings)",
+                    offset + s,
+                    self.rotary.len()
+                ),
+            ));
+        }
+        let bias = self.mask_bias(input, offset)?;
+        let mut x = input
+            .input_ids
+            .flatten_all()
+            .and_then(|ids| self.embed_tokens.index_select(&ids, 0))
+            .and_then(|t| t.reshape((b, s, self.config.hidden_size)))
+            .ctx("token embeddings")?;
+        for (l, layer) in self.layers.iter().enumerate() {
+            let slot = cache.as_mut().map(|c| &mut c.layers[l]);
+            x = self.block(l, layer, &x, bias.as_ref(), offset, slot, adapt)?;
+        }
+        if let Some(c) = cache {
+            c.len += s;
+        }
+        self.norm.forward(&x)
+    }
+
+    /// Logits `[..., vocab]` of hidden states from [`DecoderModel::forward`].
+    pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
+        self.lm_head.forward(hidden)
+    }
+
+    /// `[batch, 1, seq, offset + seq]`: a query sees keys up to its own position, and no
+    /// padded key. `None` when nothing is hidden (one new token, no padding).
+    fn mask_bias(&self, input: &DecoderInput, offset: usize) -> Result<Option<Tensor>> {
+        let (b, s) = (input.batch, input.seq_len);
+        if s == 1 && input.key_mask.is_none() {
+            return Ok(None);
+        }
+        let keys = offset + s;
+        let mut bias = vec![0f32; b * s * keys];
+        for row in 0..b {
+            for i in 0..s {
+                for j in 0..keys {
+                    let padded = j >= offset
+                        && input
+                            .key_mask
+                            .as_ref()
+                            .is_some_and(|m| m[row * s + j - offset] == 0);
+                    if j > offset + i || padded {
+                        bias[(row * s + i) * keys + j] = MASKED;
+                    }
+                }
+            }
+        }
+        Tensor::from_vec(bias, (b, 1, s, keys), &self.device)
+            .map(Some)
+            .ctx("attention mask")
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn block(
+        &self,
+        l: usize,
+        layer: &DecoderLayer,
+        x: &Tensor,
+        bias: Option<&Tensor>,
+        offset: usize,
+        cache: Option<&mut Option<(Tensor, Tensor)>>,
+        adapt: &mut AdaptFn<'_>,
+    ) -> Result<Tensor> {
+        let c = &self.config;
+        let (b, s, h) = x.dims3().ctx("decoder block")?;
+        let (nh, nkv, dh) = (c.num_attention_heads, c.kv_heads(), c.head_dim());
+        let rep = nh / nkv;
+        let mut lin = |m: Module, input: &Tensor| -> Result<Tensor> {
+            let frozen = &layer.linears[m.slot()];
+            let base = frozen.forward(input)?;
+            adapt(l, m, input, base, frozen.weight())
+        };
+        let heads = |t: Tensor, n: usize| -> Result<Tensor> {
+            t.reshape((b, s, n, dh))
+                .and_then(|t| t.transpose(1, 2))
+                .and_then(|t| t.contiguous())
+                .ctx("attention heads")
+        };
+        let hn = layer.input_norm.forward(x)?;
+        let q = heads(lin(Module::QProj, &hn)?, nh)?;
+        let k = heads(lin(Module::KProj, &hn)?, nkv)?;
+        let mut v = heads(lin(Module::VProj, &hn)?, nkv)?;
+        let q = self
+            .rotary
+            .apply(&q, offset)?
+            .affine(1.0 / (dh as f64).sqrt(), 0.0)
+            .ctx("query")?;
+        let mut k = self.rotary.apply(&k, offset)?;
+        if let Some(slot) = cache {
+            if let Some((ck, cv)) = slot.take() {
+                k = Tensor::cat(&[&ck, &k], 2).ctx("key cache")?;
+                v = Tensor::cat(&[&cv, &v], 2).ctx("value cache")?;
+            }
+            // Generation is never differentiated: the cache holds plain values.
+            *slot = Some((k.detach(), v.detach()));
+        }
+        let keys = k.dim(2).ctx("keys")?;
+        let scores = q
+            .reshape((b, nkv, rep * s, dh))
+            .and_then(|q| q.matmul(&k.t()?))
+            .and_then(|t| t.reshape((b, nh, s, keys)))
+            .ctx("attention scores")?;
+        let probs = masked_softmax(&scores, bias)?;
+        let context = probs
+            .reshape((b, nkv, rep * s, keys))
+            .and_then(|p| p.matmul(&v))
+            .and_then(|t| t.reshape((b, nh, s, dh)))
+            .and_then(|t| t.transpose(1, 2))
+            .and_then(|t| t.reshape((b, s, h)))
+            .ctx("attention context")?;
+        let attn = lin(Module::OProj, &context)?;
+        let x = (x + attn).ctx("residual")?;
+        let hn = layer.post_norm.forward(&x)?;
+        let gate = lin(Module::GateProj, &hn)?;
+        let up = lin(Module::UpProj, &hn)?;
+        let act = gate.silu().and_then(|g| g * up).ctx("swiglu")?;
+        let down = lin(Module::DownProj, &act)?;
+        (x + down).ctx("residual")
+    }
+}
