@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use fedsa_aggregators::PluginRegistry;
 use fedsa_core::io::load_params;
-use fedsa_core::{ClientTrainer, Config, ParamSet, Role};
+use fedsa_core::{Config, ParamSet, Role};
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::{self, Measures, ModuleRow, TensorSimilarity};

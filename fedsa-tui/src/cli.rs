@@ -1,5 +1,5 @@
 //! The command line: `fedsa run`, `fedsa tui`, `fedsa partition`, `fedsa plugins list`,
-//! `fedsa export`, `fedsa predict`, `fedsa analyze`, `fedsa compare`. With no subcommand, the TUI opens on the quickstart config.
+//! `fedsa export`, `fedsa predict`, `fedsa generate`, `fedsa analyze`, `fedsa compare`. With no subcommand, the TUI opens on the quickstart config.
 
 use std::path::PathBuf;
 
@@ -69,6 +69,26 @@ pub enum Command {
         client: usize,
         #[arg(required = true)]
         text: Vec<String>,
+    },
+    /// Continue each PROMPT with a client's model (generation runs), and print its answer.
+    Generate {
+        run: PathBuf,
+        #[arg(long)]
+        client: usize,
+        #[arg(required = true)]
+        prompt: Vec<String>,
+        /// Tokens to generate at most (default: the run's task.max_new_tokens).
+        #[arg(long)]
+        max_new_tokens: Option<usize>,
+        /// Sampling temperature; 0 decodes greedily.
+        #[arg(long, default_value_t = 0.0)]
+        temperature: f64,
+        /// Nucleus sampling: keep the most likely tokens up to this probability mass.
+        #[arg(long, default_value_t = 0.9)]
+        top_p: f64,
+        /// Seed of the sampler (with a temperature above 0).
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
     },
     /// Measure how alike the clients' learned A matrices are, and their B matrices, per module.
     Analyze {

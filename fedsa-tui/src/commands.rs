@@ -92,6 +92,12 @@ pub struct ClientSession {
 pub fn load_client(run: &Path, client: usize) -> Result<ClientSession> {
     let dir = RunDir::open(run)?;
     let config = dir.config()?;
+    if config.task.kind.is_generation() {
+        bail!(
+            "{} is a generation run: use fedsa generate RUN --client K PROMPT",
+            run.display()
+        );
+    }
     let n = config.federation.num_clients;
     if client >= n {
         bail!("--client {client}: the run has clients 0..{}", n - 1);

@@ -11,7 +11,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use fedsa_core::{RoundRecord, RunSummary};
+use fedsa_core::{RoundRecord, RunSummary, TaskKind};
 use serde::{Deserialize, Serialize};
 
 use crate::analyze::run_name;
@@ -40,6 +40,9 @@ pub struct RunFigures {
     pub path: PathBuf,
     pub strategy: String,
     pub adapter: String,
+    /// What `accuracy` measures: `accuracy`, or `exact match` for a generation run.
+    #[serde(default)]
+    pub accuracy_measure: String,
     pub num_clients: usize,
     /// Rounds with metrics.
     pub rounds: usize,
@@ -92,6 +95,7 @@ pub fn run_figures(run: &Path) -> Result<RunFigures> {
         path: run.to_path_buf(),
         strategy: config.strategy.name.clone(),
         adapter: config.adapter.kind.clone(),
+        accuracy_measure: config.task.kind.accuracy_name().to_string(),
         num_clients: config.federation.num_clients,
         rounds: rounds.len(),
         complete: summary.is_some(),
@@ -223,6 +227,15 @@ pub fn table(runs: &[RunFigures]) -> String {
             human_bytes(r.bytes_down),
             r.seconds,
             if r.complete { "" } else { "  (incomplete)" }
+        );
+    }
+    if runs
+        .iter()
+        .any(|r| r.accuracy_measure == TaskKind::Generation.accuracy_name())
+    {
+        let _ = writeln!(
+            out,
+            "(generation runs: accuracy is the exact match of the final answer; F1 repeats it)"
         );
     }
     let most = runs.iter().map(|r| r.clients.len()).max().unwrap_or(0);

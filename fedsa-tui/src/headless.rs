@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::io::IsTerminal;
 use std::time::Duration;
 
-use fedsa_core::{Event, RunSummary};
+use fedsa_core::{EvalMetrics, Event, RunSummary, TaskKind};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Prints a run's progress from its events.
@@ -111,6 +111,14 @@ impl Default for Progress {
     }
 }
 
+/// The table's second column: macro-F1, or for generation the token accuracy.
+fn second_figure(m: &EvalMetrics, task: TaskKind) -> f64 {
+    match task {
+        TaskKind::Classification => m.macro_f1,
+        TaskKind::Generation => m.extra.get("token_accuracy").copied().unwrap_or(f64::NAN),
+    }
+}
+
 /// Bytes as B / KiB / MiB.
 pub fn human_bytes(bytes: u64) -> String {
     let b = bytes as f64;
@@ -127,40 +135,56 @@ fn pct(v: Option<f64>) -> String {
     v.map_or_else(|| "-".into(), |v| format!("{:.2}", v * 100.0))
 }
 
-/// The summary table: per-client accuracy and F1, their plain mean, bytes per round.
-pub fn summary_table(summary: &RunSummary) -> String {
+/// The summary table: per-client accuracy and F1 (for generation: exact match and the share
+/// of response tokens predicted right), their plain mean, bytes per round.
+pub fn summary_table(summary: &RunSummary, task: TaskKind) -> String {
     // Writing to a String cannot fail, so the fmt results are ignored.
     let mut out = String::new();
+    let (acc, f1) = match task {
+        TaskKind::Classification => ("acc %", "F1 %"),
+        TaskKind::Generation => ("EM %", "token acc %"),
+    };
     let _ = writeln!(
         out,
-        "{:<8} {:>10} {:>10} {:>10} {:>9}",
-        "client", "acc %", "F1 %", "loss", "examples"
+        "{:<8} {:>10} {:>11} {:>10} {:>9}",
+        "client", acc, f1, "loss", "examples"
     );
     for (k, m) in summary.clients.iter().enumerate() {
         let _ = match m {
             Some(m) => writeln!(
                 out,
-                "{:<8} {:>10.2} {:>10.2} {:>10.4} {:>9}",
+                "{:<8} {:>10.2} {:>11.2} {:>10.4} {:>9}",
                 k,
                 m.accuracy * 100.0,
-                m.macro_f1 * 100.0,
+                second_figure(m, task) * 100.0,
                 m.loss,
                 m.num_examples
             ),
-            None => writeln!(out, "{k:<8} {:>10} {:>10} {:>10} {:>9}", "-", "-", "-", "-"),
+            None => writeln!(out, "{k:<8} {:>10} {:>11} {:>10} {:>9}", "-", "-", "-", "-"),
         };
     }
+    let second = match task {
+        TaskKind::Classification => summary.mean_f1,
+        TaskKind::Generation => fedsa_core::mean(
+            summary
+                .clients
+                .iter()
+                .flatten()
+                .map(|m| second_figure(m, task)),
+        ),
+    };
     let _ = writeln!(
         out,
-        "{:<8} {:>10} {:>10}",
+        "{:<8} {:>10} {:>11}",
         "mean",
         pct(summary.mean_accuracy),
-        pct(summary.mean_f1)
+        pct(second)
     );
     let rounds = summary.rounds.max(1) as u64;
     let _ = writeln!(
         out,
-        "best mean acc {}%  |  per round: up {}  down {}  |  failures {}  |  {} rounds, strategy {}, {:.1}s",
+        "best mean {} {}%  |  per round: up {}  down {}  |  failures {}  |  {} rounds, strategy {}, {:.1}s",
+        task.accuracy_name(),
         pct(summary.best_mean_accuracy),
         human_bytes(summary.total_bytes_up / rounds),
         human_bytes(summary.total_bytes_down / rounds),

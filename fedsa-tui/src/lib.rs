@@ -7,6 +7,7 @@ pub mod checkpoint;
 pub mod cli;
 pub mod commands;
 pub mod compare;
+pub mod generation;
 pub mod headless;
 pub mod pipeline;
 pub mod plot;

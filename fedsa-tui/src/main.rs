@@ -9,7 +9,7 @@ use fedsa_core::Config;
 use fedsa_tui::cli::{Cli, Command, PluginsAction, QUICKSTART};
 use fedsa_tui::headless::{Progress, summary_table};
 use fedsa_tui::pipeline::{self, RunOptions};
-use fedsa_tui::{commands, report, runner};
+use fedsa_tui::{commands, generation, report, runner};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -68,6 +68,33 @@ fn dispatch(cli: Cli) -> Result<()> {
         }) => commands::list_plugins(&plugins),
         Some(Command::Export { run, client, out }) => commands::export(&run, client, &out),
         Some(Command::Predict { run, client, text }) => commands::predict(&run, client, &text),
+        Some(Command::Generate {
+            run,
+            client,
+            prompt,
+            max_new_tokens,
+            temperature,
+            top_p,
+            seed,
+        }) => {
+            if !(temperature >= 0.0 && temperature.is_finite()) {
+                anyhow::bail!("--temperature must be >= 0, got {temperature}");
+            }
+            if !(top_p > 0.0 && top_p <= 1.0) {
+                anyhow::bail!("--top-p must be in (0, 1], got {top_p}");
+            }
+            generation::generate(
+                &run,
+                client,
+                &prompt,
+                generation::SampleOptions {
+                    max_new_tokens,
+                    temperature,
+                    top_p,
+                    seed,
+                },
+            )
+        }
         Some(Command::Analyze {
             run,
             json,
@@ -102,6 +129,7 @@ fn dispatch(cli: Cli) -> Result<()> {
 }
 
 fn run_headless(cfg: Config, resume: bool) -> Result<()> {
+    let task = cfg.task.kind;
     let (tx, rx) = mpsc::channel();
     let handle = runner::spawn_with(cfg, RunOptions { resume }, tx);
     let mut progress = Progress::new();
@@ -113,6 +141,6 @@ fn run_headless(cfg: Config, resume: bool) -> Result<()> {
         .join()
         .map_err(|_| anyhow::anyhow!("the federation thread panicked"))?
         .context("the run failed")?;
-    println!("{}", summary_table(&summary));
+    println!("{}", summary_table(&summary, task));
     Ok(())
 }

@@ -19,12 +19,15 @@ use fedsa_data::{ClientSplit, Dataset, PartitionReport, TextTokenizer};
 use crate::checkpoint;
 use crate::run_dir::RunDir;
 
+/// One trainer per client, classification or generation alike.
+pub type Trainers = Vec<Box<dyn ClientTrainer>>;
+
 /// Everything a run needs, loaded and checked.
 pub struct Prepared {
     pub config: Config,
     pub label_names: Vec<String>,
     pub report: PartitionReport,
-    pub trainers: Vec<LocalTrainer>,
+    pub trainers: Trainers,
     pub aggregator: Box<dyn Aggregator>,
 }
 
@@ -75,13 +78,36 @@ pub fn prepare(config: &Config) -> Result<Prepared> {
         fedsa_aggregators::build_aggregator(&config.strategy.aggregator, &options, &registry)?;
     let spec = resolve_spec(config, &registry)?;
     let device = fedsa_adapters::device(&config.device)?;
+    let (label_names, report, trainers) = if config.task.kind.is_generation() {
+        let decoder = crate::generation::load_decoder(config, &device)?;
+        let (dataset, splits, report) = load_partition(config)?;
+        let trainers = crate::generation::trainers(config, &spec, &decoder, &dataset, &splits)?;
+        (dataset.label_names, report, trainers)
+    } else {
+        classification_trainers(config, &spec, &device)?
+    };
+    Ok(Prepared {
+        config: config.clone(),
+        label_names,
+        report,
+        trainers,
+        aggregator,
+    })
+}
+
+/// The encoder, its tokenizer and one classification trainer per client.
+fn classification_trainers(
+    config: &Config,
+    spec: &AdapterSpec,
+    device: &candle_core::Device,
+) -> Result<(Vec<String>, PartitionReport, Trainers)> {
     if !config.model.path.is_dir() {
         bail!(
             "model.path: {} is not a model folder (run scripts/fetch-assets for the bundled one)",
             config.model.path.display()
         );
     }
-    let base = BaseModel::load(&config.model.path, &device)?;
+    let base = BaseModel::load(&config.model.path, device)?;
     let tokenizer = TextTokenizer::from_file(
         &config.model.path.join("tokenizer.json"),
         config.model.max_length,
@@ -89,17 +115,17 @@ pub fn prepare(config: &Config) -> Result<Prepared> {
     let (dataset, splits, report) = load_partition(config)?;
     let num_labels = dataset.label_names.len();
     let total_rounds = config.federation.rounds;
-    let mut trainers = Vec::with_capacity(splits.len());
+    let mut trainers: Trainers = Vec::with_capacity(splits.len());
     for (k, split) in splits.iter().enumerate() {
         let encode = |idx: &[usize]| -> Result<Vec<_>> {
             idx.iter()
                 .map(|&i| Ok(tokenizer.encode(&dataset.examples[i])?))
                 .collect()
         };
-        trainers.push(LocalTrainer::new(
+        trainers.push(Box::new(LocalTrainer::new(
             k,
             Arc::clone(&base),
-            &spec,
+            spec,
             &config.adapter,
             &config.training,
             num_labels,
@@ -107,15 +133,9 @@ pub fn prepare(config: &Config) -> Result<Prepared> {
             encode(&split.test)?,
             config.seed,
             total_rounds,
-        )?);
+        )?));
     }
-    Ok(Prepared {
-        config: config.clone(),
-        label_names: dataset.label_names.clone(),
-        report,
-        trainers,
-        aggregator,
-    })
+    Ok((dataset.label_names.clone(), report, trainers))
 }
 
 /// Options of one execution.
@@ -148,10 +168,7 @@ pub fn execute(
         trainers,
         aggregator,
     } = prepared;
-    let clients: Vec<Box<dyn ClientTrainer>> = trainers
-        .into_iter()
-        .map(|t| Box::new(t) as Box<dyn ClientTrainer>)
-        .collect();
+    let clients = trainers;
 
     // Client records arrive as events; keep the round's records for the metrics files.
     let round_clients: Arc<std::sync::Mutex<Vec<ClientRoundRecord>>> = Arc::default();

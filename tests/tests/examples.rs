@@ -17,11 +17,19 @@ fn every_example_is_valid_and_names_its_method() {
         ("fedsa-rslora", "fedsa", "rslora"),
         ("vera", "fedit", "vera"),
         ("fedsa-vera", "fedsa", "vera"),
+        ("gen-fedit-lora", "fedit", "lora"),
+        ("gen-ffa-lora", "ffa", "lora"),
+        ("gen-fedsa-lora", "fedsa", "lora"),
     ];
     for (name, strategy, adapter) in expected {
         let path = dir.join(format!("{name}.toml"));
         let config = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(config.name, name);
+        assert_eq!(
+            config.task.kind.is_generation(),
+            name.starts_with("gen-"),
+            "{name}"
+        );
         assert_eq!(config.strategy.name, strategy, "{name}");
         assert_eq!(config.adapter.kind, adapter, "{name}");
         // The quickstart is the paper's non-IID setting.

@@ -51,6 +51,7 @@ pub(super) fn render(app: &App, area: Rect, buf: &mut Buffer) {
     };
     render_charts(
         run,
+        app.form.assembled().task.kind,
         (run.first_round.max(1), rounds),
         wide,
         charts_area,
@@ -141,7 +142,24 @@ fn render_info(app: &App, area: Rect, buf: &mut Buffer) {
     Paragraph::new(Line::from(spans)).render(area, buf);
 }
 
-fn render_charts(run: &RunState, rounds: (usize, usize), wide: bool, area: Rect, buf: &mut Buffer) {
+fn render_charts(
+    run: &RunState,
+    task: fedsa_core::TaskKind,
+    rounds: (usize, usize),
+    wide: bool,
+    area: Rect,
+    buf: &mut Buffer,
+) {
+    // Generation runs report exact match where classification reports accuracy.
+    let (means_title, clients_title, narrow_title) = if task.is_generation() {
+        (
+            "Mean exact match %",
+            "Exact match per client %",
+            "Exact match %",
+        )
+    } else {
+        ("Mean accuracy, F1 %", "Accuracy per client %", "Accuracy %")
+    };
     let per_round = |f: fn(&fedsa_core::RoundRecord) -> Option<f64>| -> Vec<(f64, f64)> {
         run.rounds
             .iter()
@@ -195,14 +213,7 @@ fn render_charts(run: &RunState, rounds: (usize, usize), wide: bool, area: Rect,
                 bold: false,
             },
         ];
-        line_chart(
-            "Mean accuracy, F1 %",
-            &means,
-            rounds,
-            Scale::Percent,
-            acc_area,
-            buf,
-        );
+        line_chart(means_title, &means, rounds, Scale::Percent, acc_area, buf);
         line_chart(
             "Mean loss",
             &losses,
@@ -212,7 +223,7 @@ fn render_charts(run: &RunState, rounds: (usize, usize), wide: bool, area: Rect,
             buf,
         );
         line_chart(
-            "Accuracy per client %",
+            clients_title,
             &per_client,
             rounds,
             Scale::Percent,
@@ -225,7 +236,7 @@ fn render_charts(run: &RunState, rounds: (usize, usize), wide: bool, area: Rect,
         // Per-client lines first so the mean is drawn on top of them.
         let mut acc = per_client;
         acc.push(mean_acc);
-        line_chart("Accuracy %", &acc, rounds, Scale::Percent, acc_area, buf);
+        line_chart(narrow_title, &acc, rounds, Scale::Percent, acc_area, buf);
         line_chart("Loss", &losses, rounds, Scale::FromZero, loss_area, buf);
     }
 }
