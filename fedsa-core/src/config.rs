@@ -314,6 +314,9 @@ fn default_lora_alpha() -> f64 {
 fn default_dropout() -> f64 {
     0.05
 }
+/// The modules a generation run adapts unless `adapter.target_modules` says otherwise.
+pub const DECODER_TARGETS: [&str; 2] = ["q_proj", "v_proj"];
+
 fn default_targets() -> Vec<String> {
     vec!["query".into(), "value".into()]
 }
@@ -400,7 +403,7 @@ impl Config {
 
     /// Parses and validates TOML text; `source_name` (usually the file path) goes into errors.
     pub fn from_toml_str(text: &str, source_name: &str) -> Result<Config> {
-        let config: Config = toml::from_str(text).map_err(|e| {
+        let mut config: Config = toml::from_str(text).map_err(|e| {
             let (field, line) = e
                 .span()
                 .map_or((None, None), |s| key_path_at(text, s.start));
@@ -410,6 +413,16 @@ impl Config {
             let at = line.map(|l| format!(" (line {l})")).unwrap_or_default();
             Error::config(source_name, field, format!("{}{at}", e.message().trim()))
         })?;
+        // A decoder's linear layers have other names than an encoder's: a generation config
+        // that names no targets gets the decoder's usual ones (PEFT's LLaMA default), and the
+        // resolved config written with a run says so.
+        let targets_given = toml::from_str::<toml::Table>(text)
+            .ok()
+            .and_then(|t| t.get("adapter")?.as_table()?.get("target_modules").cloned())
+            .is_some();
+        if config.task.kind.is_generation() && !targets_given {
+            config.adapter.target_modules = DECODER_TARGETS.map(str::to_string).to_vec();
+        }
         config.validate(source_name)?;
         Ok(config)
     }
@@ -773,6 +786,9 @@ mod tests {
         )
         .unwrap();
         assert!(c.task.kind.is_generation() && c.data.path.as_os_str().is_empty());
+        assert_eq!(c.adapter.target_modules, ["q_proj", "v_proj"]);
+        let again = Config::from_toml_str(&c.to_toml_string().unwrap(), "again.toml").unwrap();
+        assert_eq!(again, c);
         let e = Config::from_toml_str(
             "[model]\npath = \"m\"\n[data]\nformat = \"gsm8k\"\npath = \"g.jsonl\"\n",
             "cls.toml",
