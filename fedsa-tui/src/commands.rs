@@ -88,28 +88,50 @@ pub struct ClientSession {
     pub checkpoint: PathBuf,
 }
 
-/// Loads client `client` of the run in `run` from its last complete checkpoint.
-pub fn load_client(run: &Path, client: usize) -> Result<ClientSession> {
+/// The config of the run in `run` and its last complete checkpoint, once `client` is known
+/// to exist and the run's task is `task`; `other` names the command for the other task.
+pub fn open_checkpoint(
+    run: &Path,
+    client: usize,
+    task: fedsa_core::TaskKind,
+    other: &str,
+) -> Result<(Config, PathBuf)> {
     let dir = RunDir::open(run)?;
     let config = dir.config()?;
-    if config.task.kind.is_generation() {
+    if config.task.kind != task {
         bail!(
-            "{} is a generation run: use fedsa generate RUN --client K PROMPT",
-            run.display()
+            "{} is a {} run: use {other}",
+            run.display(),
+            if config.task.kind.is_generation() {
+                "generation"
+            } else {
+                "classification"
+            }
         );
     }
     let n = config.federation.num_clients;
     if client >= n {
         bail!("--client {client}: the run has clients 0..{}", n - 1);
     }
+    let (_, ckpt) = checkpoint::latest(&dir.checkpoints())?
+        .with_context(|| format!("{} has no complete checkpoint", run.display()))?;
+    Ok((config, ckpt))
+}
+
+/// Loads client `client` of the run in `run` from its last complete checkpoint.
+pub fn load_client(run: &Path, client: usize) -> Result<ClientSession> {
+    let (config, ckpt) = open_checkpoint(
+        run,
+        client,
+        fedsa_core::TaskKind::Classification,
+        "fedsa generate RUN --client K PROMPT",
+    )?;
     let labels_path = run.join("labels.json");
     let labels: Vec<String> = serde_json::from_str(
         &std::fs::read_to_string(&labels_path)
             .with_context(|| format!("reading {}", labels_path.display()))?,
     )
     .with_context(|| format!("{}: not a list of labels", labels_path.display()))?;
-    let (_, ckpt) = checkpoint::latest(&dir.checkpoints())?
-        .with_context(|| format!("{} has no complete checkpoint", run.display()))?;
     let registry = PluginRegistry::discover(&config.plugins)?;
     let spec = pipeline::resolve_spec(&config, &registry)?;
     let device = fedsa_adapters::device(&config.device)?;

@@ -12,9 +12,6 @@ use fedsa_core::io::load_params;
 use fedsa_core::{ClientTrainer, Config, EncodedSequence};
 use fedsa_data::{CausalOptions, CausalTokenizer, ClientSplit, Dataset, answer_of};
 
-use crate::checkpoint;
-use crate::run_dir::RunDir;
-
 /// A decoder and the tokenizer that goes with it.
 pub struct Decoder {
     pub base: Arc<DecoderModel>,
@@ -143,20 +140,12 @@ pub fn generate(
     prompts: &[String],
     sample: SampleOptions,
 ) -> Result<()> {
-    let dir = RunDir::open(run)?;
-    let config = dir.config()?;
-    if !config.task.kind.is_generation() {
-        bail!(
-            "{} is a classification run: use fedsa predict",
-            run.display()
-        );
-    }
-    let n = config.federation.num_clients;
-    if client >= n {
-        bail!("--client {client}: the run has clients 0..{}", n - 1);
-    }
-    let (_, ckpt) = checkpoint::latest(&dir.checkpoints())?
-        .with_context(|| format!("{} has no complete checkpoint", run.display()))?;
+    let (config, ckpt) = crate::commands::open_checkpoint(
+        run,
+        client,
+        fedsa_core::TaskKind::Generation,
+        "fedsa predict",
+    )?;
     let registry = fedsa_aggregators::PluginRegistry::discover(&config.plugins)?;
     let spec = crate::pipeline::resolve_spec(&config, &registry)?;
     let device = fedsa_adapters::device(&config.device)?;
