@@ -28,23 +28,14 @@ pub struct Batch {
 impl Batch {
     /// Pads `examples` to the longest among them with `pad_id` (type id 0, mask 0).
     pub fn pad(examples: &[&EncodedExample], pad_id: u32) -> Batch {
-        let seq_len = examples
-            .iter()
-            .map(|e| e.input_ids.len())
-            .max()
-            .unwrap_or(0);
+        let (seq_len, input_ids, attention_mask) =
+            pad_right(examples.iter().map(|e| e.input_ids.as_slice()), pad_id);
         let batch = examples.len();
-        let mut input_ids = Vec::with_capacity(batch * seq_len);
         let mut type_ids = Vec::with_capacity(batch * seq_len);
-        let mut attention_mask = Vec::with_capacity(batch * seq_len);
         for e in examples {
             let n = e.input_ids.len();
-            input_ids.extend_from_slice(&e.input_ids);
-            input_ids.extend(std::iter::repeat_n(pad_id, seq_len - n));
             type_ids.extend(e.type_ids.iter().copied().take(n));
             type_ids.extend(std::iter::repeat_n(0, seq_len - e.type_ids.len().min(n)));
-            attention_mask.extend(std::iter::repeat_n(1, n));
-            attention_mask.extend(std::iter::repeat_n(0, seq_len - n));
         }
         Batch {
             batch,
@@ -55,6 +46,25 @@ impl Batch {
             labels: examples.iter().map(|e| e.label).collect(),
         }
     }
+}
+
+/// Rows of ids padded on the right to the longest with `pad_id`: `(seq_len, ids, mask)`, with
+/// mask 1 on real tokens and 0 on padding, both row-major `[rows, seq_len]`.
+pub(crate) fn pad_right<'a>(
+    rows: impl Iterator<Item = &'a [u32]> + Clone,
+    pad_id: u32,
+) -> (usize, Vec<u32>, Vec<u32>) {
+    let seq_len = rows.clone().map(<[u32]>::len).max().unwrap_or(0);
+    let cells = rows.clone().count() * seq_len;
+    let (mut ids, mut mask) = (Vec::with_capacity(cells), Vec::with_capacity(cells));
+    for row in rows {
+        let n = row.len();
+        ids.extend_from_slice(row);
+        ids.extend(std::iter::repeat_n(pad_id, seq_len - n));
+        mask.extend(std::iter::repeat_n(1, n));
+        mask.extend(std::iter::repeat_n(0, seq_len - n));
+    }
+    (seq_len, ids, mask)
 }
 
 #[cfg(test)]

@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::batch::pad_right;
+
 /// One tokenised prompt/response pair.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EncodedSequence {
@@ -47,29 +49,12 @@ pub struct SequenceBatch {
 impl SequenceBatch {
     /// Pads `examples` on the right to the longest among them with `pad_id`.
     pub fn pad(examples: &[&EncodedSequence], pad_id: u32) -> SequenceBatch {
-        let seq_len = examples
-            .iter()
-            .map(|e| e.input_ids.len())
-            .max()
-            .unwrap_or(0);
-        let batch = examples.len();
-        let cells = batch * seq_len;
-        let mut out = SequenceBatch {
-            batch,
-            seq_len,
-            input_ids: Vec::with_capacity(cells),
-            attention_mask: Vec::with_capacity(cells),
-            targets: Vec::with_capacity(cells),
-            loss_mask: Vec::with_capacity(cells),
-        };
+        let (seq_len, input_ids, attention_mask) =
+            pad_right(examples.iter().map(|e| e.input_ids.as_slice()), pad_id);
+        let cells = examples.len() * seq_len;
+        let (mut targets, mut loss_mask) = (Vec::with_capacity(cells), Vec::with_capacity(cells));
         for e in examples {
             let n = e.input_ids.len();
-            out.input_ids.extend_from_slice(&e.input_ids);
-            out.input_ids
-                .extend(std::iter::repeat_n(pad_id, seq_len - n));
-            out.attention_mask.extend(std::iter::repeat_n(1, n));
-            out.attention_mask
-                .extend(std::iter::repeat_n(0, seq_len - n));
             for t in 0..seq_len {
                 let next = t + 1;
                 let (target, counts) = if next < n {
@@ -77,11 +62,18 @@ impl SequenceBatch {
                 } else {
                     (pad_id, false)
                 };
-                out.targets.push(target);
-                out.loss_mask.push(if counts { 1.0 } else { 0.0 });
+                targets.push(target);
+                loss_mask.push(if counts { 1.0 } else { 0.0 });
             }
         }
-        out
+        SequenceBatch {
+            batch: examples.len(),
+            seq_len,
+            input_ids,
+            attention_mask,
+            targets,
+            loss_mask,
+        }
     }
 
     /// Number of positions that count in the loss.

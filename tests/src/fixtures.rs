@@ -288,7 +288,7 @@ name = "{strategy}"
 }
 
 /// A path as a TOML string body (forward slashes, escaped quotes).
-fn toml_path(p: &Path) -> String {
+pub fn toml_path(p: &Path) -> String {
     p.display()
         .to_string()
         .replace('\\', "/")

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use fedsa_core::{ParamSet, SeededRng};
 
+use crate::fixtures::toml_path;
+
 /// Tiny decoder shape: grouped-query attention (4 query heads share 2 key/value heads).
 pub const HIDDEN: usize = 32;
 pub const LAYERS: usize = 2;
@@ -147,7 +149,6 @@ fn write_byte_tokenizer(path: &Path) {
 
 /// A generation run over the tiny model: arithmetic problems, 3 clients, 2 rounds.
 pub fn tiny_generation_toml(model: &Path, output_dir: &Path, name: &str, strategy: &str) -> String {
-    let slashes = |p: &Path| p.display().to_string().replace('\\', "/");
     format!(
         r#"name = "{name}"
 seed = 11
@@ -192,7 +193,7 @@ target_modules = ["q_proj", "v_proj"]
 [strategy]
 name = "{strategy}"
 "#,
-        out = slashes(output_dir),
-        model = slashes(model),
+        out = toml_path(output_dir),
+        model = toml_path(model),
     )
 }

@@ -107,7 +107,13 @@ impl<'p> Gguf<'p> {
             .transpose()
     }
 
-    fn strings(&self, key: &str) -> Result<Option<Vec<String>>> {
+    /// The items of the array at `key`, each converted by `item` (`None`: not a `what`).
+    fn array<T>(
+        &self,
+        key: &str,
+        what: &str,
+        item: impl Fn(&Value) -> Option<T>,
+    ) -> Result<Option<Vec<T>>> {
         let Some(v) = self.meta(key) else {
             return Ok(None);
         };
@@ -116,35 +122,29 @@ impl<'p> Gguf<'p> {
         };
         items
             .iter()
-            .map(|i| match i {
-                Value::String(s) => Ok(s.clone()),
-                _ => Err(self.bad_field(key, "holds a non-string")),
-            })
+            .map(|i| item(i).ok_or_else(|| self.bad_field(key, &format!("holds a non-{what}"))))
             .collect::<Result<Vec<_>>>()
             .map(Some)
     }
 
+    fn strings(&self, key: &str) -> Result<Option<Vec<String>>> {
+        self.array(key, "string", |i| match i {
+            Value::String(s) => Some(s.clone()),
+            _ => None,
+        })
+    }
+
     /// An array of integers (`tokenizer.ggml.token_type`: 1 normal, 3 control, 4 user-defined).
     fn ints(&self, key: &str) -> Result<Option<Vec<i32>>> {
-        let Some(v) = self.meta(key) else {
-            return Ok(None);
-        };
-        let Value::Array(items) = v else {
-            return Err(self.bad_field(key, "not an array"));
-        };
-        items
-            .iter()
-            .map(|i| match i {
-                Value::I32(x) => Ok(*x),
-                Value::U32(x) => i32::try_from(*x).map_err(|_| self.bad_field(key, "out of range")),
-                Value::I8(x) => Ok(i32::from(*x)),
-                Value::U8(x) => Ok(i32::from(*x)),
-                Value::I16(x) => Ok(i32::from(*x)),
-                Value::U16(x) => Ok(i32::from(*x)),
-                _ => Err(self.bad_field(key, "holds a non-integer")),
-            })
-            .collect::<Result<Vec<_>>>()
-            .map(Some)
+        self.array(key, "integer", |i| match i {
+            Value::I32(x) => Some(*x),
+            Value::U32(x) => i32::try_from(*x).ok(),
+            Value::I8(x) => Some(i32::from(*x)),
+            Value::U8(x) => Some(i32::from(*x)),
+            Value::I16(x) => Some(i32::from(*x)),
+            Value::U16(x) => Some(i32::from(*x)),
+            _ => None,
+        })
     }
 
     fn flag(&self, key: &str) -> Result<Option<bool>> {
