@@ -24,6 +24,8 @@
 #   EXPERIMENTS_SUBSET=tiny experiments/run.sh   # one tiny FedIT run (about a minute): checks the pipeline
 #   EXPERIMENTS_DRY=1 experiments/run.sh         # write and check every config (its partition); train nothing
 #   FEDSA=target/debug/fedsa experiments/run.sh  # use another build of the binary
+#   EXPERIMENTS_LEVELS="dir0.1 iid" EXPERIMENTS_CLIENTS="3 10" experiments/run.sh
+#                                       # a narrower grid (the one docs/RESULTS.md reports)
 #
 # Output in experiments/out/ (git-ignored; the tiny subset writes to experiments/out/tiny/):
 #   configs/<run>.toml                  the generated config of every run
@@ -43,8 +45,9 @@ CORPUS=assets/rotten_tomatoes/rotten_tomatoes_corpus_full.csv
 MAX_EXAMPLES=1500
 ROUNDS=6
 LOCAL_STEPS=6
-CLIENT_COUNTS=(3 10)
-LEVELS=(dir0.1 dir0.5 iid)
+read -r -a CLIENT_COUNTS <<<"${EXPERIMENTS_CLIENTS:-3 10}"
+# EXPERIMENTS_LEVELS / EXPERIMENTS_CLIENTS narrow the grid (space-separated), e.g. "dir0.1 iid".
+read -r -a LEVELS <<<"${EXPERIMENTS_LEVELS:-dir0.1 dir0.5 iid}"
 # name strategy adapter: the paper's methods as rows of the same config.
 METHODS=(
   "fedit fedit lora"
