@@ -18,6 +18,7 @@ mod backend;
 mod config;
 pub mod decoder;
 mod device;
+mod host_alloc;
 pub mod layers;
 mod local;
 mod metrics;
@@ -34,6 +35,7 @@ pub use decoder::{
     LlamaConfig, Sampling,
 };
 pub use device::device;
+pub use host_alloc::tune_host_allocator;
 pub use metrics::{accuracy, macro_f1};
 pub use model::{BaseModel, Module};
 pub use optim::Optimizer;

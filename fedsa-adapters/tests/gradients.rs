@@ -6,7 +6,7 @@ mod common;
 
 use candle_core::{D, Device, Tensor, Var};
 use fedsa_adapters::adapter::ForwardCtx;
-use fedsa_adapters::layers::{FrozenLayerNorm, FrozenLinear, masked_softmax};
+use fedsa_adapters::layers::{FrozenLayerNorm, FrozenLinear, attention, masked_softmax};
 use fedsa_adapters::model::ClientModel;
 use fedsa_adapters::{AdapterSpec, EncoderConfig};
 use fedsa_core::{Batch, SeededRng};
@@ -159,4 +159,110 @@ fn masked_keys_get_no_probability() {
     let v: Vec<f32> = p.flatten_all().unwrap().to_vec1().unwrap();
     assert_eq!((v[2], v[5]), (0.0, 0.0));
     assert!((v[0] + v[1] - 1.0).abs() < 1e-6);
+}
+
+/// The plain-op attention the fused node replaces: head split, scaled scores, additive mask,
+/// softmax, context, head merge, all through candle's autograd.
+fn attention_reference(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor, heads: usize) -> Tensor {
+    let (b, s, h) = q.dims3().unwrap();
+    let split = |t: &Tensor| {
+        t.reshape((b, s, heads, h / heads))
+            .unwrap()
+            .transpose(1, 2)
+            .unwrap()
+            .contiguous()
+            .unwrap()
+    };
+    let scale = 1.0 / ((h / heads) as f64).sqrt();
+    let scores = (split(q) * scale)
+        .unwrap()
+        .matmul(&split(k).t().unwrap())
+        .unwrap()
+        .broadcast_add(mask)
+        .unwrap();
+    let probs = candle_nn::ops::softmax(&scores, D::Minus1).unwrap();
+    probs
+        .matmul(&split(v))
+        .unwrap()
+        .transpose(1, 2)
+        .unwrap()
+        .reshape((b, s, h))
+        .unwrap()
+}
+
+#[test]
+fn fused_attention_matches_plain_ops_in_value_and_gradient() {
+    // Batch 3, 5 tokens, hidden 8 over 2 heads; the second sequence has two padded keys.
+    let (b, s, h, heads) = (3, 5, 8, 2);
+    let mut bias = vec![0f32; b * s];
+    bias[s + 3] = -1e9;
+    bias[s + 4] = -1e9;
+    let mask = Tensor::from_vec(bias, (b, 1, 1, s), &Device::Cpu).unwrap();
+    let up = random(&[b, s, h], 14);
+    // Every subset of tracked inputs: the op must send each gradient and only those asked for.
+    for tracked in 1..8u8 {
+        let input = |i: u8, seed| {
+            let t = (random(&[b, s, h], seed) * 2.0).unwrap();
+            (tracked & (1 << i) != 0)
+                .then(|| Var::from_tensor(&t).unwrap())
+                .map_or(t.clone(), |v| v.as_tensor().clone())
+        };
+        let (q, k, v) = (input(0, 11), input(1, 12), input(2, 13));
+        let ours = attention(&q, &k, &v, Some(&mask), heads).unwrap();
+        let reference = attention_reference(&q, &k, &v, &mask, heads);
+        close(&ours, &reference, 1e-5);
+        let g_ours = (ours * &up).unwrap().sum_all().unwrap().backward().unwrap();
+        let g_ref = (reference * &up)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        for (i, t) in [&q, &k, &v].into_iter().enumerate() {
+            if tracked & (1 << i) != 0 {
+                close(g_ours.get(t).unwrap(), g_ref.get(t).unwrap(), 1e-5);
+            } else {
+                assert!(g_ours.get(t).is_none(), "input {i} is not tracked");
+            }
+        }
+    }
+    // Padded keys get exactly no weight: their values cannot change the output.
+    let q = random(&[b, s, h], 21);
+    let v = random(&[b, s, h], 22);
+    let mut v2 = v.to_vec3::<f32>().unwrap();
+    v2[1][4] = vec![100.0; h];
+    let v2 = Tensor::new(v2, &Device::Cpu).unwrap();
+    let a = attention(&q, &q, &v, Some(&mask), heads).unwrap();
+    let c = attention(&q, &q, &v2, Some(&mask), heads).unwrap();
+    close(&a.get(1).unwrap(), &c.get(1).unwrap(), f32::MIN_POSITIVE);
+}
+
+#[test]
+fn residual_layer_norm_matches_the_sum_then_the_norm() {
+    let a = Var::from_tensor(&random(&[2, 3, 6], 31)).unwrap();
+    let x = Var::from_tensor(&random(&[2, 3, 6], 32)).unwrap();
+    let up = random(&[2, 3, 6], 33);
+    let gamma = (random(&[6], 34) + 1.5).unwrap();
+    let beta = random(&[6], 35);
+    let ln = FrozenLayerNorm::new(gamma.clone(), beta.clone(), 1e-5);
+    let ours = ln.forward_residual(a.as_tensor(), x.as_tensor()).unwrap();
+    let sum = (a.as_tensor() + x.as_tensor()).unwrap();
+    let reference = candle_nn::ops::layer_norm_slow(&sum, &gamma, &beta, 1e-5).unwrap();
+    close(&ours, &reference, 1e-5);
+    let g_ours = (ours * &up).unwrap().sum_all().unwrap().backward().unwrap();
+    let g_ref = (reference * &up)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    for t in [a.as_tensor(), x.as_tensor()] {
+        close(g_ours.get(t).unwrap(), g_ref.get(t).unwrap(), 1e-5);
+    }
+    assert!(g_ours.get(&gamma).is_none() && g_ours.get(&beta).is_none());
+    // An untracked residual gets nothing and the tracked summand still gets its gradient.
+    let frozen = x.as_tensor().detach();
+    let ours = ln.forward_residual(a.as_tensor(), &frozen).unwrap();
+    let g = ours.sum_all().unwrap().backward().unwrap();
+    assert!(g.get(a.as_tensor()).is_some() && g.get(&frozen).is_none());
 }

@@ -12,6 +12,7 @@ use fedsa_tui::pipeline::{self, RunOptions};
 use fedsa_tui::{commands, generation, report, runner};
 
 fn main() -> ExitCode {
+    fedsa_adapters::tune_host_allocator();
     let cli = Cli::parse();
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,7 +6,7 @@
 //! op of two arguments, `(x, y)`, returns a copy of `y` and sends `grad_fn(x, y, grad)` to `x`
 //! only: the forward stays fused and fast, and frozen weights never enter the gradient store.
 
-use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 
 use fedsa_core::Result;
 
@@ -81,6 +81,93 @@ pub fn with_input_grad(
         &y,
         InputGrad {
             name,
+            grad_fn: Box::new(grad_fn),
+        },
+    )
+    .ctx(name)
+}
+
+/// The gradient of a sum's consumer from (sum, output gradient).
+type SumGradFn = dyn Fn(&Tensor, &Tensor) -> candle_core::Result<Tensor> + Send + Sync;
+
+struct SumGrad {
+    name: &'static str,
+    sum: Tensor,
+    grad_fn: Box<SumGradFn>,
+}
+
+impl CustomOp3 for SumGrad {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn cpu_fwd(
+        &self,
+        _a: &CpuStorage,
+        _la: &Layout,
+        _b: &CpuStorage,
+        _lb: &Layout,
+        y: &CpuStorage,
+        ly: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        // As in `InputGrad`: `with_sum_grad` makes `y` contiguous from offset 0.
+        Ok((y.clone(), ly.shape().clone()))
+    }
+
+    fn cuda_fwd(
+        &self,
+        _a: &candle_core::CudaStorage,
+        _la: &Layout,
+        _b: &candle_core::CudaStorage,
+        _lb: &Layout,
+        y: &candle_core::CudaStorage,
+        ly: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        use candle_core::backend::BackendStorage;
+        Ok((y.try_clone(ly)?, ly.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        a: &Tensor,
+        b: &Tensor,
+        _y: &Tensor,
+        _res: &Tensor,
+        grad_res: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let g = (self.grad_fn)(&self.sum, grad_res)?;
+        // Both summands receive the sum's gradient; an untracked one is skipped.
+        let for_a = a.track_op().then(|| g.clone());
+        let for_b = b.track_op().then_some(g);
+        Ok((for_a, for_b, None))
+    }
+}
+
+/// `y = f(a + b)` (computed by the caller from `sum = a + b`, detached), carrying
+/// `grad_fn(sum, dy)` back to both `a` and `b`: a residual connection and the layer after it
+/// as one graph node instead of two.
+pub fn with_sum_grad(
+    name: &'static str,
+    a: &Tensor,
+    b: &Tensor,
+    sum: Tensor,
+    y: Tensor,
+    grad_fn: impl Fn(&Tensor, &Tensor) -> candle_core::Result<Tensor> + Send + Sync + 'static,
+) -> Result<Tensor> {
+    if !(a.track_op() || b.track_op()) {
+        return Ok(y);
+    }
+    let y = if y.is_contiguous() && y.layout().start_offset() == 0 {
+        y
+    } else {
+        y.copy().ctx(name)?
+    };
+    a.apply_op3(
+        b,
+        &y,
+        SumGrad {
+            name,
+            sum,
             grad_fn: Box::new(grad_fn),
         },
     )

@@ -3,6 +3,8 @@
 //! in the gradient store, for frozen weights.
 
 pub mod activation;
+pub mod attention;
+mod fast_math;
 pub mod grad;
 mod host;
 pub mod linear;
@@ -12,6 +14,7 @@ pub mod rope;
 pub mod softmax;
 
 pub use activation::gelu_erf;
+pub use attention::attention;
 pub use linear::{FrozenLinear, linear};
 pub use norm::FrozenLayerNorm;
 pub use rms_norm::{FrozenRmsNorm, rms_norm_composed};

@@ -6,7 +6,7 @@ use candle_core::Tensor;
 use fedsa_core::Result;
 
 use crate::backend::Context;
-use crate::layers::grad::with_input_grad;
+use crate::layers::grad::{with_input_grad, with_sum_grad};
 use crate::layers::host::layer_norm_grad;
 
 /// A pretrained LayerNorm over the last dimension.
@@ -44,5 +44,22 @@ impl FrozenLayerNorm {
         with_input_grad("frozen-layer-norm", x, y, move |x, _y, dy| {
             layer_norm_grad(x, dy, &gamma, eps)
         })
+    }
+
+    /// `LayerNorm(a + residual)`, the sum and the norm as one graph node: both summands get
+    /// the norm's input gradient.
+    pub fn forward_residual(&self, a: &Tensor, residual: &Tensor) -> Result<Tensor> {
+        let sum = (a.detach() + residual.detach()).ctx("residual")?;
+        let y = candle_nn::ops::layer_norm(&sum, &self.gamma, &self.beta, self.eps as f32)
+            .ctx("layer norm")?;
+        let (gamma, eps) = (self.gamma.clone(), self.eps);
+        with_sum_grad(
+            "residual-layer-norm",
+            a,
+            residual,
+            sum,
+            y,
+            move |sum, dy| layer_norm_grad(sum, dy, &gamma, eps),
+        )
     }
 }

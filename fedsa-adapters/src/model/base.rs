@@ -12,7 +12,7 @@ use fedsa_core::{Batch, Error, Result};
 
 use crate::backend::Context;
 use crate::config::{Activation, EncoderConfig, Family};
-use crate::layers::{FrozenLayerNorm, FrozenLinear, masked_softmax};
+use crate::layers::{FrozenLayerNorm, FrozenLinear, attention};
 use crate::model::head::pretrained_head_names;
 use crate::model::weights::WeightFile;
 use crate::model::{bert, roberta};
@@ -446,35 +446,17 @@ impl BaseModel {
         adapt: &mut AdaptFn<'_>,
     ) -> Result<Tensor> {
         let c = &self.config;
-        let (b, s, h) = x.dims3().ctx("encoder block")?;
-        let (nh, dh) = (c.num_attention_heads, c.head_dim());
         let mut lin = |m: Module, input: &Tensor| -> Result<Tensor> {
             let frozen = &layer.linears[m.slot()];
             let base = frozen.forward(input)?;
             adapt(l, m, input, base, frozen.weight())
         };
-        let heads = |t: Tensor| -> Result<Tensor> {
-            t.reshape((b, s, nh, dh))
-                .and_then(|t| t.transpose(1, 2))
-                .and_then(|t| t.contiguous())
-                .ctx("attention heads")
-        };
-        let q = heads(
-            lin(Module::Query, x)?
-                .affine(1.0 / (dh as f64).sqrt(), 0.0)
-                .ctx("query")?,
-        )?;
-        let k = heads(lin(Module::Key, x)?)?;
-        let v = heads(lin(Module::Value, x)?)?;
-        let scores = q.matmul(&k.t().ctx("keys")?).ctx("attention scores")?;
-        let probs = masked_softmax(&scores, Some(mask_bias))?;
-        let context = probs
-            .matmul(&v)
-            .and_then(|t| t.transpose(1, 2))
-            .and_then(|t| t.reshape((b, s, h)))
-            .ctx("attention context")?;
+        let q = lin(Module::Query, x)?;
+        let k = lin(Module::Key, x)?;
+        let v = lin(Module::Value, x)?;
+        let context = attention(&q, &k, &v, Some(mask_bias), c.num_attention_heads)?;
         let attn = lin(Module::AttentionOutput, &context)?;
-        let x = layer.attention_norm.forward(&(attn + x).ctx("residual")?)?;
+        let x = layer.attention_norm.forward_residual(&attn, x)?;
         let inter = lin(Module::Intermediate, &x)?;
         let inter = match self.activation {
             Activation::Gelu => crate::layers::gelu_erf(&inter)?,
@@ -482,7 +464,7 @@ impl BaseModel {
             Activation::Relu => inter.relu().ctx("activation")?,
         };
         let out = lin(Module::Output, &inter)?;
-        layer.output_norm.forward(&(out + x).ctx("residual")?)
+        layer.output_norm.forward_residual(&out, &x)
     }
 
     /// Where the weights came from (for messages).
