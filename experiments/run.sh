@@ -3,10 +3,11 @@
 # at three heterogeneity levels and two client counts, then `fedsa compare` per level and
 # `fedsa analyze` (the A/B asymmetry) on the FedIT and local runs.
 #
-#   methods      FedIT, FFA-LoRA, FedSA-LoRA, rsLoRA, FedSA-rsLoRA, VeRA, FedSA-VeRA, local
+#   methods      FedIT, FFA-LoRA, FedSA-LoRA, rsLoRA, FedSA-rsLoRA, VeRA, FedSA-VeRA, local, and
+#                FedSA-LoRA with a shared head (an ablation)
 #   levels       Dirichlet alpha 0.1 and 0.5 over labels, and IID
 #   clients      3 (all train every round) and 10 (3 sampled per round)
-#   = 8 x 3 x 2 = 48 runs, written to experiments/out/runs/<method>-<level>-c<clients>/
+#   = 9 x 3 x 2 = 54 runs, written to experiments/out/runs/<method>-<level>-c<clients>/
 #
 # Scale, cut to fit a few hours on this 2-core CPU: 1500 examples (20% held out per client),
 # sequences of at most 64 tokens, 6 rounds of 3 clients x 6 local steps of batch 16 = 108 local
@@ -21,13 +22,17 @@
 # Usage (from anywhere; paths are relative to the repository root):
 #   scripts/fetch-assets                # once: the model and corpus
 #   experiments/run.sh                  # the whole grid, then the reports
+#   EXPERIMENTS_SUBSET=small experiments/run.sh  # 4 rounds of 5 local steps, levels dir0.1 and
+#                                       # iid, 3 and 10 clients: 36 runs in about an hour and a
+#                                       # quarter (the grid docs/RESULTS.md reports)
 #   EXPERIMENTS_SUBSET=tiny experiments/run.sh   # one tiny FedIT run (about a minute): checks the pipeline
 #   EXPERIMENTS_DRY=1 experiments/run.sh         # write and check every config (its partition); train nothing
 #   FEDSA=target/debug/fedsa experiments/run.sh  # use another build of the binary
 #   EXPERIMENTS_LEVELS="dir0.1 iid" EXPERIMENTS_CLIENTS="3 10" experiments/run.sh
-#                                       # a narrower grid (the one docs/RESULTS.md reports)
+#                                       # a narrower grid
 #
-# Output in experiments/out/ (git-ignored; the tiny subset writes to experiments/out/tiny/):
+# Output in experiments/out/ (git-ignored; the small and tiny subsets write to
+# experiments/out/small/ and experiments/out/tiny/):
 #   configs/<run>.toml                  the generated config of every run
 #   runs/<run>/                         the run folders
 #   compare-<level>-c<n>.{txt,json,png} one comparison per heterogeneity level and client count
@@ -58,9 +63,22 @@ METHODS=(
   "vera fedit vera"
   "fedsa-vera fedsa vera"
   "local local lora"
+  # Not in the paper's table: FedSA-LoRA with the classification head aggregated too. FedSA
+  # keeps the head on the client; this row separates what the personal B buys from what a
+  # personal head buys under label skew.
+  "fedsa-lora-shared-head fedsa-shared-head lora"
 )
 case "$SUBSET" in
   full) ;;
+  small)
+    # The grid docs/RESULTS.md reports: two levels, both client counts, about an hour here.
+    # (1500 examples: fewer cannot give each of 10 clients 30 at Dirichlet alpha 0.1.)
+    MAX_EXAMPLES=1500
+    ROUNDS=4
+    LOCAL_STEPS=5
+    read -r -a LEVELS <<<"${EXPERIMENTS_LEVELS:-dir0.1 iid}"
+    OUT=experiments/out/small
+    ;;
   tiny)
     MAX_EXAMPLES=300
     ROUNDS=2
@@ -71,7 +89,7 @@ case "$SUBSET" in
     OUT=experiments/out/tiny
     ;;
   *)
-    echo "EXPERIMENTS_SUBSET must be full or tiny, not '$SUBSET'" >&2
+    echo "EXPERIMENTS_SUBSET must be full, small or tiny, not '$SUBSET'" >&2
     exit 2
     ;;
 esac
@@ -91,6 +109,18 @@ partition() {
   case "$1" in
     iid) printf 'kind = "iid"\n' ;;
     dir*) printf 'kind = "dirichlet"\nalpha = %s\nmin_examples = %s\n' "${1#dir}" "$2" ;;
+  esac
+}
+
+# The [strategy] table of a method row's strategy.
+strategy_table() {
+  case "$1" in
+    fedsa-shared-head)
+      printf 'name = "custom"\naggregator = "fedavg"\n\n[strategy.roles]\n'
+      printf 'a = { train = true, share = true }\nb = { train = true, share = false }\n'
+      printf 'head = { train = true, share = true }\n'
+      ;;
+    *) printf 'name = "%s"\naggregator = "fedavg"\n' "$1" ;;
   esac
 }
 
@@ -141,8 +171,7 @@ dropout = 0.05
 target_modules = ["query", "value"]
 
 [strategy]
-name = "$strategy"
-aggregator = "fedavg"
+$(strategy_table "$strategy")
 EOF
 }
 
