@@ -28,6 +28,7 @@
 #   EXPERIMENTS_SUBSET=tiny experiments/run.sh   # one tiny FedIT run (about a minute): checks the pipeline
 #   EXPERIMENTS_DRY=1 experiments/run.sh         # write and check every config (its partition); train nothing
 #   FEDSA=target/debug/fedsa experiments/run.sh  # use another build of the binary
+#   EXPERIMENTS_OUT=/elsewhere experiments/run.sh  # write somewhere else than experiments/out
 #   EXPERIMENTS_LEVELS="dir0.1 iid" EXPERIMENTS_CLIENTS="3 10" experiments/run.sh
 #                                       # a narrower grid
 #
@@ -40,7 +41,7 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-OUT=experiments/out
+OUT=${EXPERIMENTS_OUT:-experiments/out}
 SUBSET=${EXPERIMENTS_SUBSET:-full}
 DRY=${EXPERIMENTS_DRY:-0}
 MODEL=assets/all-MiniLM-L6-v2
@@ -77,7 +78,7 @@ case "$SUBSET" in
     ROUNDS=4
     LOCAL_STEPS=5
     read -r -a LEVELS <<<"${EXPERIMENTS_LEVELS:-dir0.1 iid}"
-    OUT=experiments/out/small
+    OUT=$OUT/small
     ;;
   tiny)
     MAX_EXAMPLES=300
@@ -86,7 +87,7 @@ case "$SUBSET" in
     CLIENT_COUNTS=(3)
     LEVELS=(dir0.5)
     METHODS=("fedit fedit lora")
-    OUT=experiments/out/tiny
+    OUT=$OUT/tiny
     ;;
   *)
     echo "EXPERIMENTS_SUBSET must be full, small or tiny, not '$SUBSET'" >&2

@@ -6,7 +6,9 @@ mod common;
 
 use candle_core::{D, Device, Tensor, Var};
 use fedsa_adapters::adapter::ForwardCtx;
-use fedsa_adapters::layers::{FrozenLayerNorm, FrozenLinear, attention, masked_softmax};
+use fedsa_adapters::layers::{
+    FrozenLayerNorm, FrozenLinear, attention, frozen_feed_forward, gelu_erf, masked_softmax,
+};
 use fedsa_adapters::model::ClientModel;
 use fedsa_adapters::{AdapterSpec, EncoderConfig};
 use fedsa_core::{Batch, SeededRng};
@@ -265,4 +267,43 @@ fn residual_layer_norm_matches_the_sum_then_the_norm() {
     let ours = ln.forward_residual(a.as_tensor(), &frozen).unwrap();
     let g = ours.sum_all().unwrap().backward().unwrap();
     assert!(g.get(a.as_tensor()).is_some() && g.get(&frozen).is_none());
+}
+
+#[test]
+fn fused_feed_forward_matches_its_three_layers() {
+    let x = Var::from_tensor(&(random(&[2, 3, 6], 41) * 2.0).unwrap()).unwrap();
+    let up = random(&[2, 3, 6], 42);
+    let inter = FrozenLinear::new(random(&[10, 6], 43), Some(random(&[10], 44)));
+    let out = FrozenLinear::new(random(&[6, 10], 45), Some(random(&[6], 46)));
+    let ours = frozen_feed_forward(x.as_tensor(), &inter, &out).unwrap();
+    let reference = out
+        .forward(&gelu_erf(&inter.forward(x.as_tensor()).unwrap()).unwrap())
+        .unwrap();
+    close(&ours, &reference, 1e-6);
+    let g_ours = (ours * &up).unwrap().sum_all().unwrap().backward().unwrap();
+    let g_ref = (reference * &up)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    close(
+        g_ours.get(x.as_tensor()).unwrap(),
+        g_ref.get(x.as_tensor()).unwrap(),
+        1e-6,
+    );
+    assert!(g_ours.get(inter.weight()).is_none() && g_ours.get(out.weight()).is_none());
+}
+
+#[test]
+fn encoder_with_fused_feed_forward_blocks_gives_the_same_output() {
+    let base = common::base(&common::tiny_bert());
+    let examples = common::examples(3, 2);
+    let refs: Vec<_> = examples.iter().collect();
+    let input = base.inputs(&Batch::pad(&refs, 0)).unwrap();
+    let layered = base.forward(&input, &mut |_, _, _, y, _| Ok(y)).unwrap();
+    let fused = base
+        .forward_adapted(&input, &mut |_, _, _, y, _| Ok(y), &|_, _| false)
+        .unwrap();
+    close(&fused, &layered, 1e-5);
 }

@@ -37,3 +37,55 @@ fn every_example_is_valid_and_names_its_method() {
         assert_eq!(config.federation.num_clients, 3, "{name}");
     }
 }
+
+/// `experiments/run.sh` in its dry mode writes and validates (partition included) every config
+/// of the full grid and of the small one docs/RESULTS.md reports, without training: a method
+/// row, a heterogeneity level or a client count that cannot run fails here, not hours into a
+/// grid.
+#[test]
+fn experiment_grids_write_valid_configs() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let assets = root.join("assets");
+    if !assets.join("all-MiniLM-L6-v2/model.safetensors").exists()
+        || !assets
+            .join("rotten_tomatoes/rotten_tomatoes_corpus_full.csv")
+            .exists()
+    {
+        println!("skipped: the bundled model or corpus is absent (scripts/fetch-assets)");
+        return;
+    }
+    let out = tempfile::tempdir().unwrap();
+    for (subset, runs) in [("full", 54), ("small", 36)] {
+        let output = std::process::Command::new("bash")
+            .arg(root.join("experiments/run.sh"))
+            .env("EXPERIMENTS_DRY", "1")
+            .env("EXPERIMENTS_SUBSET", subset)
+            .env("EXPERIMENTS_OUT", out.path())
+            .env("FEDSA", fedsa_tests::fixtures::fedsa_bin())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{subset}: {stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(
+            stdout.matches(": config ok").count(),
+            runs,
+            "{subset}: {stdout}"
+        );
+        let dir = if subset == "full" {
+            out.path().join("configs")
+        } else {
+            out.path().join(subset).join("configs")
+        };
+        // The ablation row is FedSA's roles with the head shared.
+        let ablation = Config::load(&dir.join("fedsa-lora-shared-head-iid-c3.toml")).unwrap();
+        let strategy = ablation.strategy("ablation").unwrap();
+        assert_eq!(strategy.name, "custom");
+        let fedsa = fedsa_core::Strategy::fedsa();
+        assert_eq!((strategy.a, strategy.b), (fedsa.a, fedsa.b));
+        assert!(strategy.shares(fedsa_core::Role::Head) && !fedsa.shares(fedsa_core::Role::Head));
+    }
+}

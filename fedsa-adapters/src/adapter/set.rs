@@ -176,6 +176,11 @@ impl AdapterSet {
         &self.spec
     }
 
+    /// Whether `(layer, module)` carries an adapter.
+    pub fn adapts(&self, layer: usize, module: Module) -> bool {
+        self.layers.contains_key(&(layer, module))
+    }
+
     /// The adapted `(layer, module)` pairs.
     pub fn targets(&self) -> impl Iterator<Item = (usize, Module)> + '_ {
         self.layers.keys().copied()

@@ -69,14 +69,17 @@ impl FrozenLinear {
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let y = linear(&x.detach(), &self.weight, self.bias.as_ref()).ctx("frozen linear")?;
         let w = self.weight.clone();
-        with_input_grad("frozen-linear", x, y, move |_x, _y, dy| {
-            let dims = dy.dims().to_vec();
-            let (out, inp) = w.dims2()?;
-            let rows: usize = dims[..dims.len() - 1].iter().product();
-            let dy2 = dy.contiguous()?.reshape((rows, out))?;
-            let mut shape = dims;
-            *shape.last_mut().expect("rank >= 1") = inp;
-            dy2.matmul(&w)?.reshape(shape)
-        })
+        with_input_grad("frozen-linear", x, y, move |_x, _y, dy| input_grad(dy, &w))
     }
+}
+
+/// The input gradient of `x · wᵀ`: `dy · w`, for `dy` of any rank `[..., out]`.
+pub(crate) fn input_grad(dy: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
+    let dims = dy.dims().to_vec();
+    let (out, inp) = w.dims2()?;
+    let rows: usize = dims[..dims.len() - 1].iter().product();
+    let dy2 = dy.contiguous()?.reshape((rows, out))?;
+    let mut shape = dims;
+    *shape.last_mut().expect("rank >= 1") = inp;
+    dy2.matmul(w)?.reshape(shape)
 }

@@ -5,6 +5,7 @@
 pub mod activation;
 pub mod attention;
 mod fast_math;
+pub mod feed_forward;
 pub mod grad;
 mod host;
 pub mod linear;
@@ -15,6 +16,7 @@ pub mod softmax;
 
 pub use activation::gelu_erf;
 pub use attention::attention;
+pub use feed_forward::frozen_feed_forward;
 pub use linear::{FrozenLinear, linear};
 pub use norm::FrozenLayerNorm;
 pub use rms_norm::{FrozenRmsNorm, rms_norm_composed};

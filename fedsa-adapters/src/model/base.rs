@@ -12,7 +12,7 @@ use fedsa_core::{Batch, Error, Result};
 
 use crate::backend::Context;
 use crate::config::{Activation, EncoderConfig, Family};
-use crate::layers::{FrozenLayerNorm, FrozenLinear, attention};
+use crate::layers::{FrozenLayerNorm, FrozenLinear, attention, frozen_feed_forward};
 use crate::model::head::pretrained_head_names;
 use crate::model::weights::WeightFile;
 use crate::model::{bert, roberta};
@@ -156,6 +156,9 @@ pub struct BaseModel {
 /// The adapter hook of [`BaseModel::forward`]: `(layer, module, input, frozen output, W0)` to
 /// the layer's output.
 pub type AdaptFn<'a> = dyn FnMut(usize, Module, &Tensor, Tensor, &Tensor) -> Result<Tensor> + 'a;
+
+/// Whether `(layer, module)` carries an adapter, for [`BaseModel::forward_adapted`].
+pub type AdaptedFn<'a> = dyn Fn(usize, Module) -> bool + 'a;
 
 /// Additive attention bias on padded keys: large enough to zero them after the softmax.
 const MASKED: f32 = -1e9;
@@ -416,6 +419,18 @@ impl BaseModel {
     /// The sequence output `[batch, seq, hidden]`. `adapt(layer, module, x, base, w0)` returns
     /// each linear layer's output given its input and frozen output (identity: no adapter).
     pub fn forward(&self, input: &EncoderInput, adapt: &mut AdaptFn<'_>) -> Result<Tensor> {
+        self.forward_adapted(input, adapt, &|_, _| true)
+    }
+
+    /// [`BaseModel::forward`] told which modules carry adapters: `adapt` is still called for
+    /// every linear layer that does, and a feed-forward block where neither linear does runs
+    /// as one frozen node (`layers::frozen_feed_forward`), the same values with less work.
+    pub fn forward_adapted(
+        &self,
+        input: &EncoderInput,
+        adapt: &mut AdaptFn<'_>,
+        adapted: &AdaptedFn<'_>,
+    ) -> Result<Tensor> {
         let (b, s) = (input.batch, input.seq_len);
         let h = self.config.hidden_size;
         let gather = |table: &Tensor, ids: &Tensor| -> Result<Tensor> {
@@ -432,7 +447,7 @@ impl BaseModel {
             .ctx("embeddings")?;
         let mut x = self.embedding_norm.forward(&emb)?;
         for (l, layer) in self.layers.iter().enumerate() {
-            x = self.block(l, layer, &x, &input.mask_bias, adapt)?;
+            x = self.block(l, layer, &x, &input.mask_bias, adapt, adapted)?;
         }
         Ok(x)
     }
@@ -444,6 +459,7 @@ impl BaseModel {
         x: &Tensor,
         mask_bias: &Tensor,
         adapt: &mut AdaptFn<'_>,
+        adapted: &AdaptedFn<'_>,
     ) -> Result<Tensor> {
         let c = &self.config;
         let mut lin = |m: Module, input: &Tensor| -> Result<Tensor> {
@@ -457,6 +473,17 @@ impl BaseModel {
         let context = attention(&q, &k, &v, Some(mask_bias), c.num_attention_heads)?;
         let attn = lin(Module::AttentionOutput, &context)?;
         let x = layer.attention_norm.forward_residual(&attn, x)?;
+        let frozen_ffn = matches!(self.activation, Activation::Gelu)
+            && !adapted(l, Module::Intermediate)
+            && !adapted(l, Module::Output);
+        if frozen_ffn {
+            let out = frozen_feed_forward(
+                &x,
+                &layer.linears[Module::Intermediate.slot()],
+                &layer.linears[Module::Output.slot()],
+            )?;
+            return layer.output_norm.forward_residual(&out, &x);
+        }
         let inter = lin(Module::Intermediate, &x)?;
         let inter = match self.activation {
             Activation::Gelu => crate::layers::gelu_erf(&inter)?,

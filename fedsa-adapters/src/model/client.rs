@@ -79,7 +79,8 @@ impl ClientModel {
         let mut adapt = |layer, module, x: &Tensor, base: Tensor, w0: &Tensor| {
             adapters.forward(layer, module, x, base, w0, &lookup, ctx)
         };
-        self.base.forward(&input, &mut adapt)
+        self.base
+            .forward_adapted(&input, &mut adapt, &|l, m| adapters.adapts(l, m))
     }
 
     /// Logits `[batch, num_labels]`; dropout only when `ctx.train`.

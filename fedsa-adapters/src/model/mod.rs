@@ -9,7 +9,7 @@ mod params;
 mod roberta;
 pub(crate) mod weights;
 
-pub use base::{AdaptFn, BaseModel, EncoderInput, Module, ModuleInfo};
+pub use base::{AdaptFn, AdaptedFn, BaseModel, EncoderInput, Module, ModuleInfo};
 pub use client::ClientModel;
 pub use head::head_layout;
 pub use params::ParamStore;
