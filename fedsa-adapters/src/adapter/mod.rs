@@ -5,6 +5,7 @@
 //! power.
 
 mod builtin;
+mod low_rank;
 mod program;
 mod set;
 mod shape;

@@ -7,6 +7,7 @@ use candle_core::{D, Tensor};
 
 use fedsa_core::{Error, Result};
 
+use crate::adapter::low_rank::{LowRankProgram, low_rank_delta, low_rank_program};
 use crate::adapter::set::ForwardCtx;
 use crate::adapter::spec::OpSpec;
 use crate::backend::Context;
@@ -20,13 +21,18 @@ pub(crate) struct OpEnv<'c, 'r> {
     pub ctx: &'c mut ForwardCtx<'r>,
 }
 
-/// Runs `ops` over the registers; `slice_lens[i]` is op `i`'s resolved slice length.
+/// Runs `ops` over the registers; `slice_lens[i]` is op `i`'s resolved slice length. A
+/// LoRA-shaped program whose result is `output` runs as one fused node (`low_rank`).
 pub(crate) fn run(
     ops: &[OpSpec],
     slice_lens: &[usize],
+    output: &str,
     regs: &mut HashMap<String, Tensor>,
     env: &mut OpEnv<'_, '_>,
 ) -> Result<()> {
+    if let Some(program) = low_rank_program(ops, output) {
+        return run_low_rank(&program, regs, env);
+    }
     for (i, op) in ops.iter().enumerate() {
         let arg = |k: usize| -> Result<&Tensor> {
             regs.get(&op.args[k]).ok_or_else(|| {
@@ -72,5 +78,27 @@ pub(crate) fn run(
         };
         regs.insert(op.out.clone(), out);
     }
+    Ok(())
+}
+
+/// [`run`] for a LoRA-shaped program: the same dropout draws, one graph node for the update.
+fn run_low_rank(
+    program: &LowRankProgram<'_>,
+    regs: &mut HashMap<String, Tensor>,
+    env: &mut OpEnv<'_, '_>,
+) -> Result<()> {
+    let get = |r: &str| {
+        regs.get(r)
+            .ok_or_else(|| Error::backend("adapter program", format!("`{r}` is unset")))
+    };
+    let (x, a, b, base) = (get("x")?, get(program.a)?, get(program.b)?, get("base")?);
+    let mask = match (&mut env.ctx.rng, env.ctx.train && env.dropout > 0.0) {
+        (Some(rng), true) => Some(dropout_mask(rng, x.dims(), env.dropout, x.device())?),
+        _ => None,
+    };
+    let y = low_rank_delta(x, a, b, mask, env.scale)
+        .and_then(|delta| base.broadcast_add(&delta))
+        .ctx("adapter program (low-rank update)")?;
+    regs.insert(program.out.to_string(), y);
     Ok(())
 }

@@ -222,7 +222,13 @@ impl AdapterSet {
             dropout: self.dropout,
             ctx,
         };
-        run(&self.spec.program, &la.slice_lens, &mut regs, &mut env)?;
+        run(
+            &self.spec.program,
+            &la.slice_lens,
+            &self.spec.output,
+            &mut regs,
+            &mut env,
+        )?;
         regs.remove(&self.spec.output).ok_or_else(|| {
             Error::backend("adapter program", format!("`{}` unset", self.spec.output))
         })

@@ -1,0 +1,193 @@
+//! The low-rank update `scale · (dropout(x) · Aᵀ) · Bᵀ` as one node of the autograd graph.
+//!
+//! Run op by op, a LoRA-shaped program (dropout, two `linear`s, `scale`) is about ten graph
+//! nodes, most of them over `[tokens, hidden]` tensors, and candle's backward allocates a zero
+//! tensor and adds into it for the input of every node. Programs of exactly that shape (the
+//! built-in LoRA and rsLoRA, and any plugin spec written the same way) run here instead: the
+//! same values, the same dropout draws, and hand-written gradients for `x`, `A` and `B`.
+
+use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Storage, Tensor};
+
+use crate::adapter::spec::OpSpec;
+use crate::layers::linear;
+
+/// Register names of a program `h = dropout(x); h = linear(h, a); h = linear(h, b);
+/// h = scale(h); y = add(base, h)`: the factor registers and the output register.
+pub(crate) struct LowRankProgram<'p> {
+    pub a: &'p str,
+    pub b: &'p str,
+    pub out: &'p str,
+}
+
+/// The program's low-rank shape, if it has exactly that shape and its result is `output`.
+pub(crate) fn low_rank_program<'p>(ops: &'p [OpSpec], output: &str) -> Option<LowRankProgram<'p>> {
+    let [drop, first, second, scale, add] = ops else {
+        return None;
+    };
+    let h = drop.out.as_str();
+    let shaped = drop.op == "dropout"
+        && drop.args == ["x"]
+        && first.op == "linear"
+        && first.args.first().map(String::as_str) == Some(h)
+        && first.args.len() == 2
+        && second.op == "linear"
+        && second.args.first() == Some(&first.out)
+        && second.args.len() == 2
+        && scale.op == "scale"
+        && scale.args == [second.out.clone()]
+        && add.op == "add"
+        && add.args == ["base".to_string(), scale.out.clone()]
+        && add.out == output;
+    // A factor register that an earlier op overwrote would no longer name the parameter.
+    let clobbered = |r: &str| [drop, first].iter().any(|o| o.out == r);
+    (shaped && !clobbered(&first.args[1]) && !clobbered(&second.args[1])).then(|| LowRankProgram {
+        a: &first.args[1],
+        b: &second.args[1],
+        out: &add.out,
+    })
+}
+
+/// What the backward needs: the dropped-out input, its projection on `A`, the mask.
+struct LowRank {
+    out: Tensor,
+    dropped: Tensor,
+    projected: Tensor,
+    mask: Option<Tensor>,
+    scale: f64,
+}
+
+/// `scale · ((x ⊙ mask) · aᵀ) · bᵀ` for `x` `[..., in]`, `a` `[r, in]`, `b` `[out, r]`; `mask`
+/// (the dropout mask, already scaled by `1 / (1 - p)`) has `x`'s shape.
+pub(crate) fn low_rank_delta(
+    x: &Tensor,
+    a: &Tensor,
+    b: &Tensor,
+    mask: Option<Tensor>,
+    scale: f64,
+) -> candle_core::Result<Tensor> {
+    let xd = x.detach();
+    let dropped = match &mask {
+        Some(m) => xd.mul(m)?,
+        None => xd,
+    };
+    let projected = linear(&dropped, &a.detach(), None)?;
+    let out = linear(&projected, &b.detach(), None)?.affine(scale, 0.0)?;
+    if !(x.track_op() || a.track_op() || b.track_op()) {
+        return Ok(out);
+    }
+    let op = LowRank {
+        out,
+        dropped,
+        projected,
+        mask,
+        scale,
+    };
+    x.apply_op3(a, b, op)
+}
+
+/// `t` `[..., n]` as a matrix `[rows, n]`.
+fn rows(t: &Tensor) -> candle_core::Result<Tensor> {
+    let n = *t.dims().last().unwrap_or(&1);
+    t.contiguous()?.reshape(((), n))
+}
+
+impl CustomOp3 for LowRank {
+    fn name(&self) -> &'static str {
+        "low-rank"
+    }
+
+    fn cpu_fwd(
+        &self,
+        _: &CpuStorage,
+        _: &Layout,
+        _: &CpuStorage,
+        _: &Layout,
+        _: &CpuStorage,
+        _: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (storage, layout) = self.out.storage_and_layout();
+        match &*storage {
+            // `affine` returned a fresh contiguous tensor: its storage is exactly the output.
+            Storage::Cpu(s) if layout.start_offset() == 0 && layout.is_contiguous() => {
+                Ok((s.clone(), layout.shape().clone()))
+            }
+            _ => candle_core::bail!("low-rank: output is not a plain host tensor"),
+        }
+    }
+
+    // Compiled in every build (candle has a stand-in CUDA storage without the feature), so the
+    // CUDA path is at least type-checked in CPU-only CI.
+    fn cuda_fwd(
+        &self,
+        _: &candle_core::CudaStorage,
+        _: &Layout,
+        _: &candle_core::CudaStorage,
+        _: &Layout,
+        _: &candle_core::CudaStorage,
+        _: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        use candle_core::backend::BackendStorage;
+        let (storage, layout) = self.out.storage_and_layout();
+        match &*storage {
+            Storage::Cuda(s) => Ok((s.try_clone(layout)?, layout.shape().clone())),
+            _ => candle_core::bail!("low-rank: output is not on the CUDA device"),
+        }
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        a: &Tensor,
+        b: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let g = (rows(grad)? * self.scale)?;
+        let projected = rows(&self.projected)?;
+        // d(projected) = g · b, then everything upstream of the projection.
+        let dp = g.matmul(&b.detach())?;
+        let db = b
+            .track_op()
+            .then(|| g.t()?.matmul(&projected))
+            .transpose()?;
+        let da = a
+            .track_op()
+            .then(|| dp.t()?.matmul(&rows(&self.dropped)?))
+            .transpose()?;
+        let dx = x
+            .track_op()
+            .then(|| {
+                let d = dp.matmul(&a.detach())?.reshape(x.dims())?;
+                match &self.mask {
+                    Some(m) => d.mul(m),
+                    None => Ok(d),
+                }
+            })
+            .transpose()?;
+        Ok((dx, da, db))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapter::AdapterSpec;
+    use fedsa_core::config::AdapterConfig;
+
+    fn program(kind: &str) -> AdapterSpec {
+        AdapterSpec::builtin(kind, &AdapterConfig::default()).unwrap()
+    }
+
+    #[test]
+    fn lora_and_rslora_are_recognised_and_vera_is_not() {
+        for kind in ["lora", "rslora"] {
+            let spec = program(kind);
+            let p = low_rank_program(&spec.program, &spec.output).expect(kind);
+            assert_eq!((p.a, p.b, p.out), ("lora_A", "lora_B", "y"));
+            // Another result register is another function: not this one.
+            assert!(low_rank_program(&spec.program, "h").is_none());
+        }
+        let vera = program("vera");
+        assert!(low_rank_program(&vera.program, &vera.output).is_none());
+    }
+}
