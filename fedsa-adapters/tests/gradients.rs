@@ -85,6 +85,11 @@ fn every_trainable_gets_a_gradient_and_no_frozen_tensor_is_tracked() {
     check_model(&common::tiny_roberta(), "lora");
 }
 
+/// The gradients of `Σ t ⊙ up`: an arbitrary upstream gradient `up` flowing into `t`.
+fn grads_of(t: &Tensor, up: &Tensor) -> candle_core::backprop::GradStore {
+    (t * up).unwrap().sum_all().unwrap().backward().unwrap()
+}
+
 fn random(shape: &[usize], seed: u64) -> Tensor {
     let mut rng = SeededRng::new(seed);
     let n = shape.iter().product();
@@ -114,13 +119,8 @@ fn frozen_layer_input_gradients_match_composite_ops() {
     let reference = candle_nn::ops::softmax(&reference, D::Minus1).unwrap();
     close(&ours, &reference, 1e-5);
 
-    let g_ours = (ours * &up).unwrap().sum_all().unwrap().backward().unwrap();
-    let g_ref = (reference * &up)
-        .unwrap()
-        .sum_all()
-        .unwrap()
-        .backward()
-        .unwrap();
+    let g_ours = grads_of(&ours, &up);
+    let g_ref = grads_of(&reference, &up);
     close(
         g_ours.get(x.as_tensor()).unwrap(),
         g_ref.get(x.as_tensor()).unwrap(),
@@ -136,13 +136,8 @@ fn gelu_input_gradient_matches_candle() {
     let ours = fedsa_adapters::layers::gelu_erf(x.as_tensor()).unwrap();
     let reference = x.as_tensor().gelu_erf().unwrap();
     close(&ours, &reference, 1e-6);
-    let g_ours = (ours * &up).unwrap().sum_all().unwrap().backward().unwrap();
-    let g_ref = (reference * &up)
-        .unwrap()
-        .sum_all()
-        .unwrap()
-        .backward()
-        .unwrap();
+    let g_ours = grads_of(&ours, &up);
+    let g_ref = grads_of(&reference, &up);
     close(
         g_ours.get(x.as_tensor()).unwrap(),
         g_ref.get(x.as_tensor()).unwrap(),
@@ -213,13 +208,8 @@ fn fused_attention_matches_plain_ops_in_value_and_gradient() {
         let ours = attention(&q, &k, &v, Some(&mask), heads).unwrap();
         let reference = attention_reference(&q, &k, &v, &mask, heads);
         close(&ours, &reference, 1e-5);
-        let g_ours = (ours * &up).unwrap().sum_all().unwrap().backward().unwrap();
-        let g_ref = (reference * &up)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
+        let g_ours = grads_of(&ours, &up);
+        let g_ref = grads_of(&reference, &up);
         for (i, t) in [&q, &k, &v].into_iter().enumerate() {
             if tracked & (1 << i) != 0 {
                 close(g_ours.get(t).unwrap(), g_ref.get(t).unwrap(), 1e-5);
@@ -251,13 +241,8 @@ fn residual_layer_norm_matches_the_sum_then_the_norm() {
     let sum = (a.as_tensor() + x.as_tensor()).unwrap();
     let reference = candle_nn::ops::layer_norm_slow(&sum, &gamma, &beta, 1e-5).unwrap();
     close(&ours, &reference, 1e-5);
-    let g_ours = (ours * &up).unwrap().sum_all().unwrap().backward().unwrap();
-    let g_ref = (reference * &up)
-        .unwrap()
-        .sum_all()
-        .unwrap()
-        .backward()
-        .unwrap();
+    let g_ours = grads_of(&ours, &up);
+    let g_ref = grads_of(&reference, &up);
     for t in [a.as_tensor(), x.as_tensor()] {
         close(g_ours.get(t).unwrap(), g_ref.get(t).unwrap(), 1e-5);
     }
@@ -280,13 +265,8 @@ fn fused_feed_forward_matches_its_three_layers() {
         .forward(&gelu_erf(&inter.forward(x.as_tensor()).unwrap()).unwrap())
         .unwrap();
     close(&ours, &reference, 1e-6);
-    let g_ours = (ours * &up).unwrap().sum_all().unwrap().backward().unwrap();
-    let g_ref = (reference * &up)
-        .unwrap()
-        .sum_all()
-        .unwrap()
-        .backward()
-        .unwrap();
+    let g_ours = grads_of(&ours, &up);
+    let g_ref = grads_of(&reference, &up);
     close(
         g_ours.get(x.as_tensor()).unwrap(),
         g_ref.get(x.as_tensor()).unwrap(),

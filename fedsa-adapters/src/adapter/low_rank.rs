@@ -6,9 +6,10 @@
 //! built-in LoRA and rsLoRA, and any plugin spec written the same way) run here instead: the
 //! same values, the same dropout draws, and hand-written gradients for `x`, `A` and `B`.
 
-use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Storage, Tensor};
+use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 
 use crate::adapter::spec::OpSpec;
+use crate::layers::grad::{device_result, host_result};
 use crate::layers::linear;
 
 /// Register names of a program `h = dropout(x); h = linear(h, a); h = linear(h, b);
@@ -105,18 +106,9 @@ impl CustomOp3 for LowRank {
         _: &CpuStorage,
         _: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (storage, layout) = self.out.storage_and_layout();
-        match &*storage {
-            // `affine` returned a fresh contiguous tensor: its storage is exactly the output.
-            Storage::Cpu(s) if layout.start_offset() == 0 && layout.is_contiguous() => {
-                Ok((s.clone(), layout.shape().clone()))
-            }
-            _ => candle_core::bail!("low-rank: output is not a plain host tensor"),
-        }
+        host_result(self.name(), &self.out)
     }
 
-    // Compiled in every build (candle has a stand-in CUDA storage without the feature), so the
-    // CUDA path is at least type-checked in CPU-only CI.
     fn cuda_fwd(
         &self,
         _: &candle_core::CudaStorage,
@@ -126,12 +118,7 @@ impl CustomOp3 for LowRank {
         _: &candle_core::CudaStorage,
         _: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        use candle_core::backend::BackendStorage;
-        let (storage, layout) = self.out.storage_and_layout();
-        match &*storage {
-            Storage::Cuda(s) => Ok((s.try_clone(layout)?, layout.shape().clone())),
-            _ => candle_core::bail!("low-rank: output is not on the CUDA device"),
-        }
+        device_result(self.name(), &self.out)
     }
 
     fn bwd(

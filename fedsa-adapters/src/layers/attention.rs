@@ -8,11 +8,12 @@
 //! softmax gradient in one pass (`host::softmax_grad`). On the host the mask and the softmax are
 //! one vectorised pass as well (`host::masked_softmax_fwd`).
 
-use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Storage, Tensor};
+use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 
 use fedsa_core::Result;
 
 use crate::backend::Context;
+use crate::layers::grad::{device_result, host_result};
 use crate::layers::host::{masked_softmax_fwd, softmax_grad};
 
 /// What the backward needs: the heads as the forward used them (query already scaled) and the
@@ -134,18 +135,9 @@ impl CustomOp3 for Attention {
         _: &CpuStorage,
         _: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (storage, layout) = self.out.storage_and_layout();
-        match &*storage {
-            // `merge` returned a fresh contiguous tensor, so its storage is exactly the output.
-            Storage::Cpu(s) if layout.start_offset() == 0 => {
-                Ok((s.clone(), layout.shape().clone()))
-            }
-            _ => candle_core::bail!("attention: output is not a plain host tensor"),
-        }
+        host_result(self.name(), &self.out)
     }
 
-    // Compiled in every build (candle has a stand-in CUDA storage without the feature), so the
-    // CUDA path is at least type-checked in CPU-only CI.
     fn cuda_fwd(
         &self,
         _: &candle_core::CudaStorage,
@@ -155,12 +147,7 @@ impl CustomOp3 for Attention {
         _: &candle_core::CudaStorage,
         _: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        use candle_core::backend::BackendStorage;
-        let (storage, layout) = self.out.storage_and_layout();
-        match &*storage {
-            Storage::Cuda(s) => Ok((s.try_clone(layout)?, layout.shape().clone())),
-            _ => candle_core::bail!("attention: output is not on the CUDA device"),
-        }
+        device_result(self.name(), &self.out)
     }
 
     fn bwd(
