@@ -115,7 +115,8 @@ pub fn similarities(
 
 /// Per-tensor similarity across `clients`, each client's update measured from its own start
 /// (`starts[k]`): after one more local round, clients of a strategy that keeps B personal start
-/// that round from different B's.
+/// that round from different B's. Clients whose update is zero (with sampling, never picked to
+/// train) are left out; 0 when fewer than two moved.
 pub fn similarities_from(
     roles: &BTreeMap<String, Role>,
     starts: &[&ParamSet],
@@ -150,9 +151,18 @@ pub fn similarities_from(
             spans.push(spanning_vectors(*role, t.shape(), &upd));
             updates.push(upd);
         }
+        // A client whose tensor never moved (with sampling, one that was never picked to
+        // train) has no update to compare: its pairs are left out rather than counted as 0.
+        let moved: Vec<bool> = updates
+            .iter()
+            .map(|u| u.iter().any(|v| *v != 0.0))
+            .collect();
         let (mut cos, mut sub, mut pairs) = (0.0, 0.0, 0usize);
         for i in 0..clients.len() {
             for j in i + 1..clients.len() {
+                if !(moved[i] && moved[j]) {
+                    continue;
+                }
                 cos += cosine(&updates[i], &updates[j]);
                 sub += subspace_similarity(&spans[i], &spans[j]);
                 pairs += 1;
@@ -163,8 +173,8 @@ pub fn similarities_from(
             module,
             tensor,
             role: *role,
-            cosine: cos / pairs as f64,
-            subspace: sub / pairs as f64,
+            cosine: cos / pairs.max(1) as f64,
+            subspace: sub / pairs.max(1) as f64,
         });
     }
     Ok(out)
@@ -362,6 +372,16 @@ mod tests {
         // The A updates span the same line, the B updates orthogonal ones.
         assert!((a.subspace - 1.0).abs() < 1e-9);
         assert!(b.subspace.abs() < 1e-9);
+
+        // A third client that never trained (update zero) is left out, not averaged in as 0.
+        let idle = client([1.0, 0.0], [0.0, 0.0]);
+        let with_idle = [clients[0].clone(), clients[1].clone(), idle];
+        let sims = similarities(&roles, &init, &with_idle).unwrap();
+        let a = sims.iter().find(|s| s.role == Role::A).unwrap();
+        assert!((a.cosine - 1.0).abs() < 1e-9 && (a.subspace - 1.0).abs() < 1e-9);
+        // Fewer than two clients moved: nothing to compare, 0.
+        let sims = similarities(&roles, &init, &[clients[0].clone(), init.clone()]).unwrap();
+        assert!(sims.iter().all(|s| s.cosine == 0.0 && s.subspace == 0.0));
     }
 
     /// A set of parameters with one A (`2 x 3`) and one B (`3 x 2`) for module `m`.
