@@ -76,6 +76,28 @@ fn par_rows(out: &mut [f32], row: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
         });
 }
 
+/// A host tensor shaped like `x` whose rows of `row` elements (the last may be shorter) are
+/// `f(x_row, dy_row, out_row)`: the gradient kernels' frame, inputs read in place, rows on the
+/// rayon pool.
+fn grad_rows(
+    x: &Tensor,
+    dy: &Tensor,
+    row: usize,
+    f: impl Fn(&[f32], &[f32], &mut [f32]) + Sync,
+) -> candle_core::Result<Tensor> {
+    let out = with_values(x, |xs| {
+        with_values(dy, |gs| {
+            let mut out = vec![0f32; xs.len()];
+            par_rows(&mut out, row, |r, o| {
+                let at = r * row..r * row + o.len();
+                f(&xs[at.clone()], &gs[at], o);
+            });
+            Ok(out)
+        })
+    })?;
+    Tensor::from_vec(out, x.dims(), x.device())
+}
+
 /// Defines `$name(args)`, which runs `$kernel::<Fused>` compiled for AVX2 and FMA where the CPU
 /// has them (eight lanes, one instruction per multiply-add) and `$kernel::<Split>` elsewhere.
 /// The build targets baseline x86-64, so without this the kernels would get four lanes and no FMA.
@@ -168,16 +190,7 @@ pub(crate) fn gelu_erf_grad(x: &Tensor, dy: &Tensor) -> candle_core::Result<Tens
         let cdf = (((x / std::f64::consts::SQRT_2)?.erf()? + 1.0)? * 0.5)?;
         return dy * (cdf + (pdf? * x)?)?;
     }
-    let out = with_values(x, |xs| {
-        with_values(dy, |gs| {
-            let mut out = vec![0f32; xs.len()];
-            par_rows(&mut out, CHUNK, |c, o| {
-                gelu_grad_into(&xs[c * CHUNK..], &gs[c * CHUNK..], o);
-            });
-            Ok(out)
-        })
-    })?;
-    Tensor::from_vec(out, x.dims(), x.device())
+    grad_rows(x, dy, CHUNK, gelu_grad_into)
 }
 
 /// LayerNorm's input gradient: `(g - mean(g) - x̂ · mean(g ⊙ x̂)) / σ` with `g = dy ⊙ γ`.
@@ -202,40 +215,31 @@ pub(crate) fn layer_norm_grad(
             .sub(&xhat.broadcast_mul(&gx_mean)?)?
             .broadcast_mul(&inv_std);
     }
-    let out = with_values(x, |xs| {
-        with_values(dy, |gs| {
-            with_values(gamma, |gamma| {
-                let row = gamma.len();
-                let mut out = vec![0f32; xs.len()];
-                par_rows(&mut out, row, |r, o| {
-                    let xr = &xs[r * row..(r + 1) * row];
-                    let gr = &gs[r * row..(r + 1) * row];
-                    let n = row as f64;
-                    let mean = xr.iter().map(|v| f64::from(*v)).sum::<f64>() / n;
-                    let var = xr
-                        .iter()
-                        .map(|v| (f64::from(*v) - mean).powi(2))
-                        .sum::<f64>()
-                        / n;
-                    let inv_std = 1.0 / (var + eps).sqrt();
-                    let (mut g_sum, mut gx_sum) = (0.0f64, 0.0f64);
-                    for j in 0..row {
-                        let g = f64::from(gr[j]) * f64::from(gamma[j]);
-                        g_sum += g;
-                        gx_sum += g * (f64::from(xr[j]) - mean) * inv_std;
-                    }
-                    let (g_mean, gx_mean) = (g_sum / n, gx_sum / n);
-                    for j in 0..row {
-                        let g = f64::from(gr[j]) * f64::from(gamma[j]);
-                        let xhat = (f64::from(xr[j]) - mean) * inv_std;
-                        o[j] = ((g - g_mean - xhat * gx_mean) * inv_std) as f32;
-                    }
-                });
-                Ok(out)
-            })
+    with_values(gamma, |gamma| {
+        let row = gamma.len();
+        grad_rows(x, dy, row, |xr, gr, o| {
+            let n = row as f64;
+            let mean = xr.iter().map(|v| f64::from(*v)).sum::<f64>() / n;
+            let var = xr
+                .iter()
+                .map(|v| (f64::from(*v) - mean).powi(2))
+                .sum::<f64>()
+                / n;
+            let inv_std = 1.0 / (var + eps).sqrt();
+            let (mut g_sum, mut gx_sum) = (0.0f64, 0.0f64);
+            for j in 0..row {
+                let g = f64::from(gr[j]) * f64::from(gamma[j]);
+                g_sum += g;
+                gx_sum += g * (f64::from(xr[j]) - mean) * inv_std;
+            }
+            let (g_mean, gx_mean) = (g_sum / n, gx_sum / n);
+            for j in 0..row {
+                let g = f64::from(gr[j]) * f64::from(gamma[j]);
+                let xhat = (f64::from(xr[j]) - mean) * inv_std;
+                o[j] = ((g - g_mean - xhat * gx_mean) * inv_std) as f32;
+            }
         })
-    })?;
-    Tensor::from_vec(out, x.dims(), x.device())
+    })
 }
 
 /// `softmax(scores + bias)` over the last dimension, for `scores` `[b, ..., s]` and a key mask
@@ -289,22 +293,13 @@ pub(crate) fn softmax_grad(y: &Tensor, dy: &Tensor) -> candle_core::Result<Tenso
         let dot = (dy * y)?.sum_keepdim(D::Minus1)?;
         return dy.broadcast_sub(&dot)? * y;
     }
-    let out = with_values(y, |ys| {
-        with_values(dy, |gs| {
-            let row = *y.dims().last().unwrap_or(&1);
-            let mut out = vec![0f32; ys.len()];
-            par_rows(&mut out, row, |r, o| {
-                let yr = &ys[r * row..(r + 1) * row];
-                let gr = &gs[r * row..(r + 1) * row];
-                let dot: f32 = yr.iter().zip(gr).map(|(a, b)| a * b).sum();
-                for j in 0..row {
-                    o[j] = yr[j] * (gr[j] - dot);
-                }
-            });
-            Ok(out)
-        })
-    })?;
-    Tensor::from_vec(out, y.dims(), y.device())
+    let row = *y.dims().last().unwrap_or(&1);
+    grad_rows(y, dy, row, |yr, gr, o| {
+        let dot: f32 = yr.iter().zip(gr).map(|(a, b)| a * b).sum();
+        for j in 0..row {
+            o[j] = yr[j] * (gr[j] - dot);
+        }
+    })
 }
 
 /// RMSNorm's input gradient: `r (g - x r² mean(g ⊙ x))` with `g = dy ⊙ w`, `r = 1/rms(x)`.
@@ -323,29 +318,20 @@ pub(crate) fn rms_norm_grad(
         let coef = (gx_mean * r.sqr()?)?;
         return g.sub(&x.broadcast_mul(&coef)?)?.broadcast_mul(&r);
     }
-    let out = with_values(x, |xs| {
-        with_values(dy, |gs| {
-            with_values(weight, |w| {
-                let row = w.len();
-                let mut out = vec![0f32; xs.len()];
-                par_rows(&mut out, row, |i, o| {
-                    let xr = &xs[i * row..(i + 1) * row];
-                    let gr = &gs[i * row..(i + 1) * row];
-                    let n = row as f64;
-                    let ms = xr.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>() / n;
-                    let r = 1.0 / (ms + eps).sqrt();
-                    let gx: f64 = (0..row)
-                        .map(|j| f64::from(gr[j]) * f64::from(w[j]) * f64::from(xr[j]))
-                        .sum();
-                    let coef = gx / n * r * r;
-                    for j in 0..row {
-                        let g = f64::from(gr[j]) * f64::from(w[j]);
-                        o[j] = ((g - f64::from(xr[j]) * coef) * r) as f32;
-                    }
-                });
-                Ok(out)
-            })
+    with_values(weight, |w| {
+        let row = w.len();
+        grad_rows(x, dy, row, |xr, gr, o| {
+            let n = row as f64;
+            let ms = xr.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>() / n;
+            let r = 1.0 / (ms + eps).sqrt();
+            let gx: f64 = (0..row)
+                .map(|j| f64::from(gr[j]) * f64::from(w[j]) * f64::from(xr[j]))
+                .sum();
+            let coef = gx / n * r * r;
+            for j in 0..row {
+                let g = f64::from(gr[j]) * f64::from(w[j]);
+                o[j] = ((g - f64::from(xr[j]) * coef) * r) as f32;
+            }
         })
-    })?;
-    Tensor::from_vec(out, x.dims(), x.device())
+    })
 }
