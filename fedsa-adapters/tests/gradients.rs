@@ -196,8 +196,16 @@ fn fused_attention_matches_plain_ops_in_value_and_gradient() {
     bias[s + 4] = -1e9;
     let mask = Tensor::from_vec(bias, (b, 1, 1, s), &Device::Cpu).unwrap();
     let up = random(&[b, s, h], 14);
+    // A key mask per sequence and one shared by all run on the host kernels; the same mask
+    // spelled out per query (`[b, 1, s, s]`) takes the path through candle's ops.
+    let shared = mask.get(1).unwrap().unsqueeze(0).unwrap();
+    let per_query = mask
+        .broadcast_as((b, 1, s, s))
+        .unwrap()
+        .contiguous()
+        .unwrap();
     // Every subset of tracked inputs: the op must send each gradient and only those asked for.
-    for tracked in 1..8u8 {
+    for (tracked, mask) in (1..8u8).flat_map(|t| [(t, &mask), (t, &shared), (t, &per_query)]) {
         let input = |i: u8, seed| {
             let t = (random(&[b, s, h], seed) * 2.0).unwrap();
             (tracked & (1 << i) != 0)
@@ -205,8 +213,8 @@ fn fused_attention_matches_plain_ops_in_value_and_gradient() {
                 .map_or(t.clone(), |v| v.as_tensor().clone())
         };
         let (q, k, v) = (input(0, 11), input(1, 12), input(2, 13));
-        let ours = attention(&q, &k, &v, Some(&mask), heads).unwrap();
-        let reference = attention_reference(&q, &k, &v, &mask, heads);
+        let ours = attention(&q, &k, &v, Some(mask), heads).unwrap();
+        let reference = attention_reference(&q, &k, &v, mask, heads);
         close(&ours, &reference, 1e-5);
         let g_ours = grads_of(&ours, &up);
         let g_ref = grads_of(&reference, &up);

@@ -4,28 +4,46 @@
 //! mask, softmax, context, head merge) is about fourteen graph nodes, and candle's backward
 //! allocates a zero tensor and adds into it for the input of every node. Here the forward runs
 //! detached and one custom op carries the hand-written gradients of the query, key and value
-//! projections back: two batched products for the scores' gradient, two for the inputs', and the
-//! softmax gradient in one pass (`host::softmax_grad`). On the host the mask and the softmax are
-//! one vectorised pass as well (`host::masked_softmax_fwd`).
+//! projections back. On the host (`f32`, no mask or a key mask) forward and backward are the
+//! per-sequence kernels of `host_attention`, reading heads in place; elsewhere candle's ops:
+//! two batched products for the scores' gradient, two for the inputs', and the softmax
+//! gradient in one pass (`host::softmax_grad`).
 
-use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp3, DType, Device, Layout, Shape, Tensor};
 
 use fedsa_core::Result;
 
 use crate::backend::Context;
 use crate::layers::grad::{device_result, host_result};
-use crate::layers::host::{masked_softmax_fwd, softmax_grad};
+use crate::layers::host::{masked_softmax_fwd, softmax_grad, with_values};
+use crate::layers::host_attention::{Dims, backward, forward};
 
 /// What the backward needs: the heads as the forward used them (query already scaled) and the
 /// attention probabilities.
 struct Attention {
     out: Tensor,
-    q: Tensor,
-    k: Tensor,
-    v: Tensor,
-    probs: Tensor,
+    saved: Saved,
     scale: f64,
     heads: usize,
+}
+
+/// The forward's state, by where it ran.
+enum Saved {
+    /// Through candle's ops: the split heads (query scaled) and the probabilities.
+    Ops {
+        q: Tensor,
+        k: Tensor,
+        v: Tensor,
+        probs: Tensor,
+    },
+    /// On the host kernels (`host_attention`): the inputs as given and the probabilities
+    /// `[batch, heads, seq, seq]`.
+    Host {
+        q: Tensor,
+        k: Tensor,
+        v: Tensor,
+        probs: Vec<f32>,
+    },
 }
 
 /// `[b, s, h]` -> `[b, heads, s, h / heads]`, contiguous.
@@ -60,6 +78,91 @@ pub fn attention(
         ));
     }
     let scale = 1.0 / ((h / heads) as f64).sqrt();
+    let (out, saved) = match route(q, k, v, mask_bias) {
+        Route::Host(mask) => host_forward(q, k, v, mask, heads, scale).ctx("attention")?,
+        Route::Ops => ops_forward(q, k, v, mask_bias, heads, scale)?,
+    };
+    if !(q.track_op() || k.track_op() || v.track_op()) {
+        return Ok(out);
+    }
+    let op = Attention {
+        out,
+        saved,
+        scale,
+        heads,
+    };
+    q.apply_op3(k, v, op).ctx("attention")
+}
+
+/// Where an attention call runs.
+enum Route<'m> {
+    /// On the host kernels, with the key mask (`seq` biases per sequence, or one row for all).
+    Host(Option<&'m Tensor>),
+    /// Through candle's ops (other devices, other mask shapes).
+    Ops,
+}
+
+/// The host kernels apply to `f32` inputs of one shape on the CPU with no mask or a key mask
+/// `[batch or 1, 1, 1, seq]`.
+fn route<'m>(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&'m Tensor>) -> Route<'m> {
+    let on_host = |t: &Tensor| matches!(t.device(), Device::Cpu) && t.dtype() == DType::F32;
+    let same = q.dims() == k.dims() && q.dims() == v.dims();
+    let Ok((b, s, _)) = q.dims3() else {
+        return Route::Ops;
+    };
+    if !(same && on_host(q) && on_host(k) && on_host(v)) {
+        return Route::Ops;
+    }
+    match mask {
+        None => Route::Host(None),
+        Some(m)
+            if on_host(m)
+                && matches!(m.dims(), [mb, 1, 1, ms] if (*mb == 1 || *mb == b) && *ms == s) =>
+        {
+            Route::Host(Some(m))
+        }
+        Some(_) => Route::Ops,
+    }
+}
+
+fn host_forward(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    mask: Option<&Tensor>,
+    heads: usize,
+    scale: f64,
+) -> candle_core::Result<(Tensor, Saved)> {
+    let (batch, seq, h) = q.dims3()?;
+    let dims = Dims {
+        batch,
+        seq,
+        heads,
+        dim: h / heads,
+    };
+    let (q, k, v) = (q.detach(), k.detach(), v.detach());
+    let (out, probs) = with_values(&q, |qs| {
+        with_values(&k, |ks| {
+            with_values(&v, |vs| match mask {
+                Some(m) => with_values(m, |ms| {
+                    Ok(forward(qs, ks, vs, Some(ms), dims, scale as f32))
+                }),
+                None => Ok(forward(qs, ks, vs, None, dims, scale as f32)),
+            })
+        })
+    })?;
+    let out = Tensor::from_vec(out, (batch, seq, h), q.device())?;
+    Ok((out, Saved::Host { q, k, v, probs }))
+}
+
+fn ops_forward(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    mask_bias: Option<&Tensor>,
+    heads: usize,
+    scale: f64,
+) -> Result<(Tensor, Saved)> {
     let qh = split(&q.detach(), heads)
         .and_then(|t| t.affine(scale, 0.0))
         .ctx("attention heads")?;
@@ -71,20 +174,16 @@ pub fn attention(
         .matmul(&vh)
         .and_then(|c| merge(&c))
         .ctx("attention context")?;
-    if !(q.track_op() || k.track_op() || v.track_op()) {
-        return Ok(out);
-    }
-    let op = Attention {
-        out,
+    let saved = Saved::Ops {
         q: qh,
         k: kh,
         v: vh,
         probs,
-        scale,
-        heads,
     };
-    q.apply_op3(k, v, op).ctx("attention")
+    Ok((out, saved))
 }
+
+type InputGrads = (Option<Tensor>, Option<Tensor>, Option<Tensor>);
 
 impl Attention {
     /// Gradients of the three inputs from the output's, each only where its input is tracked.
@@ -94,26 +193,73 @@ impl Attention {
         k: &Tensor,
         v: &Tensor,
         grad: &Tensor,
-    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+    ) -> candle_core::Result<InputGrads> {
+        match &self.saved {
+            Saved::Ops {
+                q: qh,
+                k: kh,
+                v: vh,
+                probs,
+            } => self.ops_grads([q, k, v], [qh, kh, vh], probs, grad),
+            Saved::Host {
+                q: qs,
+                k: ks,
+                v: vs,
+                probs,
+            } => {
+                let want = [q.track_op(), k.track_op(), v.track_op()];
+                let (batch, seq, h) = qs.dims3()?;
+                let dims = Dims {
+                    batch,
+                    seq,
+                    heads: self.heads,
+                    dim: h / self.heads,
+                };
+                let g = with_values(qs, |q| {
+                    with_values(ks, |k| {
+                        with_values(vs, |v| {
+                            with_values(grad, |g| {
+                                Ok(backward(q, k, v, probs, g, dims, self.scale as f32, want))
+                            })
+                        })
+                    })
+                })?;
+                let tensor = |t: Option<Vec<f32>>| {
+                    t.map(|t| Tensor::from_vec(t, (batch, seq, h), qs.device()))
+                        .transpose()
+                };
+                Ok((tensor(g.q)?, tensor(g.k)?, tensor(g.v)?))
+            }
+        }
+    }
+
+    /// [`Attention::grads`] through candle's ops, from the split heads.
+    fn ops_grads(
+        &self,
+        [q, k, v]: [&Tensor; 3],
+        [qh, kh, vh]: [&Tensor; 3],
+        probs: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<InputGrads> {
         let g = split(grad, self.heads)?;
         let dv = if v.track_op() {
-            Some(merge(&self.probs.t()?.matmul(&g)?)?)
+            Some(merge(&probs.t()?.matmul(&g)?)?)
         } else {
             None
         };
         if !(q.track_op() || k.track_op()) {
             return Ok((None, None, dv));
         }
-        let dprobs = g.matmul(&self.v.t()?)?;
-        let dscores = softmax_grad(&self.probs, &dprobs)?;
+        let dprobs = g.matmul(&vh.t()?)?;
+        let dscores = softmax_grad(probs, &dprobs)?;
         let dq = if q.track_op() {
-            Some(merge(&dscores.matmul(&self.k)?.affine(self.scale, 0.0)?)?)
+            Some(merge(&dscores.matmul(kh)?.affine(self.scale, 0.0)?)?)
         } else {
             None
         };
         // The query heads were stored scaled, so this is already d(scores)ᵀ q / sqrt(d).
         let dk = if k.track_op() {
-            Some(merge(&dscores.t()?.matmul(&self.q)?)?)
+            Some(merge(&dscores.t()?.matmul(qh)?)?)
         } else {
             None
         };
@@ -157,7 +303,7 @@ impl CustomOp3 for Attention {
         v: &Tensor,
         _res: &Tensor,
         grad_res: &Tensor,
-    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+    ) -> candle_core::Result<InputGrads> {
         self.grads(q, k, v, grad_res)
     }
 }

@@ -22,7 +22,7 @@ fn host(t: &Tensor) -> bool {
 
 /// Runs `f` on the values of a host `f32` tensor, borrowed from its storage (copied only when
 /// `t` is not contiguous).
-fn with_values<R>(
+pub(crate) fn with_values<R>(
     t: &Tensor,
     f: impl FnOnce(&[f32]) -> candle_core::Result<R>,
 ) -> candle_core::Result<R> {
@@ -102,9 +102,9 @@ fn grad_rows(
 /// has them (eight lanes, one instruction per multiply-add) and `$kernel::<Split>` elsewhere.
 /// The build targets baseline x86-64, so without this the kernels would get four lanes and no FMA.
 macro_rules! simd_kernel {
-    ($(#[$doc:meta])* fn $name:ident = $kernel:ident($($arg:ident: $ty:ty),*)) => {
+    ($(#[$doc:meta])* $vis:vis fn $name:ident = $kernel:ident($($arg:ident: $ty:ty),*)) => {
         $(#[$doc])*
-        fn $name($($arg: $ty),*) {
+        $vis fn $name($($arg: $ty),*) {
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx2,fma")]
@@ -166,7 +166,7 @@ simd_kernel!(
 );
 simd_kernel!(
     /// Row-wise `softmax(xs + mask)`.
-    fn masked_softmax_into = masked_softmax_kernel(xs: &[f32], mask: &[f32], out: &mut [f32])
+    pub(crate) fn masked_softmax_into = masked_softmax_kernel(xs: &[f32], mask: &[f32], out: &mut [f32])
 );
 
 /// Exact (erf) GELU, `x Φ(x)`, on the host in one vectorised pass; elsewhere candle's.
