@@ -1,16 +1,19 @@
-//! The low-rank update `scale · (dropout(x) · Aᵀ) · Bᵀ` as one node of the autograd graph.
+//! A low-rank adapted layer, `base + scale · (dropout(x) · Aᵀ) · Bᵀ`, as one node of the
+//! autograd graph.
 //!
-//! Run op by op, a LoRA-shaped program (dropout, two `linear`s, `scale`) is about ten graph
-//! nodes, most of them over `[tokens, hidden]` tensors, and candle's backward allocates a zero
-//! tensor and adds into it for the input of every node. Programs of exactly that shape (the
-//! built-in LoRA and rsLoRA, and any plugin spec written the same way) run here instead: the
-//! same values, the same dropout draws, and hand-written gradients for `x`, `A` and `B`.
+//! Run op by op, a LoRA-shaped program (dropout, two `linear`s, `scale`, the add onto the frozen
+//! output) is about ten graph nodes, most of them over `[tokens, hidden]` tensors, and candle's
+//! backward allocates a zero tensor and adds into it for the input of every node. Programs of
+//! exactly that shape (the built-in LoRA and rsLoRA, and any plugin spec written the same way)
+//! run here instead: the same values, the same dropout draws, and hand-written gradients for
+//! `x` (the frozen layer's included), `A` and `B`.
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 
 use crate::adapter::spec::OpSpec;
 use crate::layers::grad::{device_result, host_result};
 use crate::layers::linear;
+use crate::layers::linear::input_grad;
 
 /// Register names of a program `h = dropout(x); h = linear(h, a); h = linear(h, b);
 /// h = scale(h); y = add(base, h)`: the factor registers and the output register.
@@ -48,21 +51,27 @@ pub(crate) fn low_rank_program<'p>(ops: &'p [OpSpec], output: &str) -> Option<Lo
     })
 }
 
-/// What the backward needs: the dropped-out input, its projection on `A`, the mask.
+/// What the backward needs: the dropped-out input, its scaled projection on `A`, the mask and
+/// the frozen weight.
 struct LowRank {
     out: Tensor,
     dropped: Tensor,
     projected: Tensor,
     mask: Option<Tensor>,
+    w0: Tensor,
     scale: f64,
 }
 
-/// `scale · ((x ⊙ mask) · aᵀ) · bᵀ` for `x` `[..., in]`, `a` `[r, in]`, `b` `[out, r]`; `mask`
-/// (the dropout mask, already scaled by `1 / (1 - p)`) has `x`'s shape.
-pub(crate) fn low_rank_delta(
+/// `base + scale · ((x ⊙ mask) · aᵀ) · bᵀ` for `x` `[..., in]`, `a` `[r, in]`, `b` `[out, r]`,
+/// where `base` is the frozen layer's output `x · w0ᵀ (+ bias)`: the adapted layer as one node.
+/// `x` receives the frozen layer's input gradient (`dy · w0`) with the update's, so `base`'s
+/// own node is left out of the backward. `mask` (the dropout mask, already scaled by
+/// `1 / (1 - p)`) has `x`'s shape.
+pub(crate) fn low_rank_update(
     x: &Tensor,
-    a: &Tensor,
-    b: &Tensor,
+    base: &Tensor,
+    w0: &Tensor,
+    [a, b]: [&Tensor; 2],
     mask: Option<Tensor>,
     scale: f64,
 ) -> candle_core::Result<Tensor> {
@@ -71,8 +80,11 @@ pub(crate) fn low_rank_delta(
         Some(m) => xd.mul(m)?,
         None => xd,
     };
-    let projected = linear(&dropped, &a.detach(), None)?;
-    let out = linear(&projected, &b.detach(), None)?.affine(scale, 0.0)?;
+    // The scale goes on the rank-sized projection, not on the layer-sized product.
+    let projected = linear(&dropped, &a.detach(), None)?.affine(scale, 0.0)?;
+    let out = base
+        .detach()
+        .broadcast_add(&linear(&projected, &b.detach(), None)?)?;
     if !(x.track_op() || a.track_op() || b.track_op()) {
         return Ok(out);
     }
@@ -81,6 +93,7 @@ pub(crate) fn low_rank_delta(
         dropped,
         projected,
         mask,
+        w0: w0.clone(),
         scale,
     };
     x.apply_op3(a, b, op)
@@ -129,10 +142,10 @@ impl CustomOp3 for LowRank {
         _res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let g = (rows(grad)? * self.scale)?;
+        let g = rows(grad)?;
         let projected = rows(&self.projected)?;
-        // d(projected) = g · b, then everything upstream of the projection.
-        let dp = g.matmul(&b.detach())?;
+        // d(projected) = g · b (scaled), then everything upstream of the projection.
+        let dp = g.matmul(&b.detach())?.affine(self.scale, 0.0)?;
         let db = b
             .track_op()
             .then(|| g.t()?.matmul(&projected))
@@ -145,10 +158,11 @@ impl CustomOp3 for LowRank {
             .track_op()
             .then(|| {
                 let d = dp.matmul(&a.detach())?.reshape(x.dims())?;
-                match &self.mask {
-                    Some(m) => d.mul(m),
-                    None => Ok(d),
-                }
+                let d = match &self.mask {
+                    Some(m) => d.mul(m)?,
+                    None => d,
+                };
+                input_grad(grad, &self.w0)? + d
             })
             .transpose()?;
         Ok((dx, da, db))

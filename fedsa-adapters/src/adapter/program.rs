@@ -7,7 +7,7 @@ use candle_core::{D, Tensor};
 
 use fedsa_core::{Error, Result};
 
-use crate::adapter::low_rank::{LowRankProgram, low_rank_delta, low_rank_program};
+use crate::adapter::low_rank::{LowRankProgram, low_rank_program, low_rank_update};
 use crate::adapter::set::ForwardCtx;
 use crate::adapter::spec::OpSpec;
 use crate::backend::Context;
@@ -91,13 +91,13 @@ fn run_low_rank(
         regs.get(r)
             .ok_or_else(|| Error::backend("adapter program", format!("`{r}` is unset")))
     };
-    let (x, a, b, base) = (get("x")?, get(program.a)?, get(program.b)?, get("base")?);
+    let (x, a, b) = (get("x")?, get(program.a)?, get(program.b)?);
+    let (base, w0) = (get("base")?, get("W0")?);
     let mask = match (&mut env.ctx.rng, env.ctx.train && env.dropout > 0.0) {
         (Some(rng), true) => Some(dropout_mask(rng, x.dims(), env.dropout, x.device())?),
         _ => None,
     };
-    let y = low_rank_delta(x, a, b, mask, env.scale)
-        .and_then(|delta| base.broadcast_add(&delta))
+    let y = low_rank_update(x, base, w0, [a, b], mask, env.scale)
         .ctx("adapter program (low-rank update)")?;
     regs.insert(program.out.to_string(), y);
     Ok(())
