@@ -10,7 +10,7 @@
 
 /// Tunes the C allocator for training (see the module doc). Call early in `main`, before the
 /// large buffers exist; calling it again is harmless. A no-op where the C library is not glibc.
-pub fn tune_host_allocator() {
+pub(crate) fn tune_host_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         // glibc's largest accepted mmap threshold on 64-bit targets (HEAP_MAX_SIZE / 2).

@@ -19,6 +19,7 @@ mod config;
 pub mod decoder;
 mod device;
 mod host_alloc;
+mod host_threads;
 pub mod layers;
 mod local;
 mod metrics;
@@ -35,9 +36,17 @@ pub use decoder::{
     LlamaConfig, Sampling,
 };
 pub use device::device;
-pub use host_alloc::tune_host_allocator;
 pub use metrics::{accuracy, macro_f1};
 pub use model::{BaseModel, Module};
 pub use optim::Optimizer;
 pub use schedule::lr_factor;
 pub use trainer::LocalTrainer;
+
+/// Tunes the process for training on the host: the C allocator keeps freed activation memory
+/// (`host_alloc`) and candle's idle elementwise workers park instead of spinning against the
+/// matrix products (`host_threads`). Call first thing in `main`, before other threads start;
+/// the `fedsa` binary and the benchmarks do.
+pub fn tune_host_runtime() {
+    host_alloc::tune_host_allocator();
+    host_threads::park_idle_workers();
+}

@@ -12,7 +12,7 @@ use fedsa_tui::pipeline::{self, RunOptions};
 use fedsa_tui::{commands, generation, report, runner};
 
 fn main() -> ExitCode {
-    fedsa_adapters::tune_host_allocator();
+    fedsa_adapters::tune_host_runtime();
     let cli = Cli::parse();
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,

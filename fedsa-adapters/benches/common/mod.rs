@@ -11,7 +11,7 @@ use fedsa_core::{ClientTrainer, EncodedExample, SeededRng, Strategy};
 /// `batch` examples of `seq` tokens.
 pub fn trainer(batch: usize, seq: usize) -> LocalTrainer {
     // As the `fedsa` binary does at start-up, so the bench measures what users run.
-    fedsa_adapters::tune_host_allocator();
+    fedsa_adapters::tune_host_runtime();
     let config = EncoderConfig::bert(30_522, 384, 6, 12, 1536);
     let base = BaseModel::random(&config, 0, &Device::Cpu).expect("random MiniLM-shaped model");
     let adapter = AdapterConfig {
