@@ -12,5 +12,9 @@ fn the_spin_limit_is_zero_unless_the_environment_sets_one() {
     // SAFETY: as above.
     unsafe { std::env::set_var(VAR, "5000") };
     fedsa_adapters::tune_host_runtime();
-    assert_eq!(std::env::var(VAR).as_deref(), Ok("5000"), "a user's setting is kept");
+    assert_eq!(
+        std::env::var(VAR).as_deref(),
+        Ok("5000"),
+        "a user's setting is kept"
+    );
 }

@@ -16,7 +16,7 @@ use rayon::prelude::*;
 use crate::layers::fast_math::{self, Fused, MulAdd, Split};
 
 /// Whether the one-pass kernels apply to `t`.
-fn host(t: &Tensor) -> bool {
+pub(crate) fn host(t: &Tensor) -> bool {
     matches!(t.device(), Device::Cpu) && t.dtype() == DType::F32
 }
 

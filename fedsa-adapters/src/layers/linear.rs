@@ -7,6 +7,8 @@ use fedsa_core::Result;
 
 use crate::backend::Context;
 use crate::layers::grad::with_input_grad;
+use crate::layers::host::{host, with_values};
+use crate::layers::host_linear;
 
 /// `x · wᵀ (+ b)` for `x` of any rank `[..., in]` and `w` of shape `[out, in]`, with gradients
 /// for every tracked operand.
@@ -17,6 +19,21 @@ pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> candle_core::Result
     }
     let (out, inp) = w.dims2()?;
     let rows: usize = dims[..dims.len() - 1].iter().product();
+    let mut shape = dims.clone();
+    *shape.last_mut().expect("rank >= 1") = out;
+    // Nothing to differentiate (frozen layers run on detached inputs): the host kernel.
+    let tracked = x.track_op() || w.track_op() || b.is_some_and(Tensor::track_op);
+    if !tracked && host(x) && host(w) && b.is_none_or(host) && dims.last() == Some(&inp) {
+        let y = with_values(x, |xs| {
+            with_values(w, |ws| match b {
+                Some(b) => {
+                    with_values(b, |bs| Ok(host_linear::forward(xs, ws, Some(bs), inp, out)))
+                }
+                None => Ok(host_linear::forward(xs, ws, None, inp, out)),
+            })
+        })?;
+        return Tensor::from_vec(y, shape, x.device());
+    }
     // A 2-D product over flattened rows avoids batched matmuls and copies of the weight.
     let x2 = if x.is_contiguous() {
         x.reshape((rows, inp))?
@@ -32,8 +49,6 @@ pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> candle_core::Result
     if let Some(b) = b {
         y = y.broadcast_add(b)?;
     }
-    let mut shape = dims;
-    *shape.last_mut().expect("rank >= 1") = out;
     y.reshape(shape)
 }
 
@@ -78,8 +93,14 @@ pub(crate) fn input_grad(dy: &Tensor, w: &Tensor) -> candle_core::Result<Tensor>
     let dims = dy.dims().to_vec();
     let (out, inp) = w.dims2()?;
     let rows: usize = dims[..dims.len() - 1].iter().product();
-    let dy2 = dy.contiguous()?.reshape((rows, out))?;
     let mut shape = dims;
     *shape.last_mut().expect("rank >= 1") = inp;
+    if !(dy.track_op() || w.track_op()) && host(dy) && host(w) && dy.dims().last() == Some(&out) {
+        let dx = with_values(dy, |gs| {
+            with_values(w, |ws| Ok(host_linear::input_grad(gs, ws, out, inp)))
+        })?;
+        return Tensor::from_vec(dx, shape, dy.device());
+    }
+    let dy2 = dy.contiguous()?.reshape((rows, out))?;
     dy2.matmul(w)?.reshape(shape)
 }

@@ -10,6 +10,7 @@ mod gemm;
 pub mod grad;
 mod host;
 mod host_attention;
+mod host_linear;
 pub mod linear;
 pub mod norm;
 pub mod rms_norm;
