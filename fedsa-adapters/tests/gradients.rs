@@ -7,10 +7,10 @@ mod common;
 use candle_core::{D, Device, Tensor, Var};
 use fedsa_adapters::adapter::ForwardCtx;
 use fedsa_adapters::layers::{
-    FrozenLayerNorm, FrozenLinear, attention, frozen_feed_forward, gelu_erf, masked_softmax,
+    FrozenLayerNorm, FrozenLinear, attention, frozen_feed_forward_norm, gelu_erf, masked_softmax,
 };
 use fedsa_adapters::model::ClientModel;
-use fedsa_adapters::{AdapterSpec, EncoderConfig};
+use fedsa_adapters::{AdapterSpec, EncoderConfig, Module};
 use fedsa_core::{Batch, SeededRng};
 
 fn norm(t: &Tensor) -> f32 {
@@ -263,37 +263,93 @@ fn residual_layer_norm_matches_the_sum_then_the_norm() {
 }
 
 #[test]
-fn fused_feed_forward_matches_its_three_layers() {
+fn fused_feed_forward_norm_matches_its_layers() {
     let x = Var::from_tensor(&(random(&[2, 3, 6], 41) * 2.0).unwrap()).unwrap();
     let up = random(&[2, 3, 6], 42);
     let inter = FrozenLinear::new(random(&[10, 6], 43), Some(random(&[10], 44)));
     let out = FrozenLinear::new(random(&[6, 10], 45), Some(random(&[6], 46)));
-    let ours = frozen_feed_forward(x.as_tensor(), &inter, &out).unwrap();
-    let reference = out
+    let norm = FrozenLayerNorm::new((random(&[6], 47) + 1.5).unwrap(), random(&[6], 48), 1e-5);
+    let ours = frozen_feed_forward_norm(x.as_tensor(), &inter, &out, &norm).unwrap();
+    let block = out
         .forward(&gelu_erf(&inter.forward(x.as_tensor()).unwrap()).unwrap())
         .unwrap();
-    close(&ours, &reference, 1e-6);
+    let reference = norm.forward_residual(&block, x.as_tensor()).unwrap();
+    close(&ours, &reference, 1e-5);
     let g_ours = grads_of(&ours, &up);
     let g_ref = grads_of(&reference, &up);
     close(
         g_ours.get(x.as_tensor()).unwrap(),
         g_ref.get(x.as_tensor()).unwrap(),
-        1e-6,
+        1e-5,
     );
     assert!(g_ours.get(inter.weight()).is_none() && g_ours.get(out.weight()).is_none());
 }
 
 #[test]
-fn encoder_with_fused_feed_forward_blocks_gives_the_same_output() {
+fn linear_residual_norm_matches_its_layers() {
+    let up = random(&[2, 3, 6], 51);
+    let lin = FrozenLinear::new(random(&[6, 5], 52), Some(random(&[6], 53)));
+    let norm = FrozenLayerNorm::new((random(&[6], 54) + 1.5).unwrap(), random(&[6], 55), 1e-5);
+    // Every subset of tracked inputs: each gets its gradient, an untracked one none.
+    for tracked in 1..4u8 {
+        let input = |i: u8, shape: &[usize], seed| {
+            let t = random(shape, seed);
+            (tracked & (1 << i) != 0)
+                .then(|| Var::from_tensor(&t).unwrap())
+                .map_or(t.clone(), |v| v.as_tensor().clone())
+        };
+        let (context, residual) = (input(0, &[2, 3, 5], 56), input(1, &[2, 3, 6], 57));
+        let ours = norm
+            .forward_linear_residual(&context, &lin, &residual)
+            .unwrap();
+        let reference = norm
+            .forward_residual(&lin.forward(&context).unwrap(), &residual)
+            .unwrap();
+        close(&ours, &reference, 1e-5);
+        let g_ours = grads_of(&ours, &up);
+        let g_ref = grads_of(&reference, &up);
+        for (i, t) in [&context, &residual].into_iter().enumerate() {
+            if tracked & (1 << i) != 0 {
+                close(g_ours.get(t).unwrap(), g_ref.get(t).unwrap(), 1e-5);
+            } else {
+                assert!(g_ours.get(t).is_none(), "input {i} is not tracked");
+            }
+        }
+        assert!(g_ours.get(lin.weight()).is_none());
+    }
+}
+
+#[test]
+fn encoder_with_fused_blocks_gives_the_same_output_and_gradient() {
     let base = common::base(&common::tiny_bert());
     let examples = common::examples(3, 2);
     let refs: Vec<_> = examples.iter().collect();
     let input = base.inputs(&Batch::pad(&refs, 0)).unwrap();
-    let layered = base.forward(&input, &mut |_, _, _, y, _| Ok(y)).unwrap();
+    let h = base.config().hidden_size;
+    // A trainable shift on every query output makes everything above it tracked.
+    let shift = Var::from_tensor(&(random(&[h], 61) * 0.1).unwrap()).unwrap();
+    let mut hook = |_, m: Module, _: &Tensor, y: Tensor, _: &Tensor| {
+        Ok(if m == Module::Query {
+            y.broadcast_add(shift.as_tensor()).unwrap()
+        } else {
+            y
+        })
+    };
+    let layered = base.forward(&input, &mut hook).unwrap();
+    // Only the queries adapted: the attention output and feed-forward blocks run fused.
     let fused = base
-        .forward_adapted(&input, &mut |_, _, _, y, _| Ok(y), &|_, _| false)
+        .forward_adapted(&input, &mut hook, &|_, m| m == Module::Query)
         .unwrap();
     close(&fused, &layered, 1e-5);
+    let up = random(layered.dims(), 62);
+    let g_layered = grads_of(&layered, &up);
+    let g_fused = grads_of(&fused, &up);
+    let (a, b) = (
+        g_layered.get(shift.as_tensor()).unwrap(),
+        g_fused.get(shift.as_tensor()).unwrap(),
+    );
+    assert!(norm(a) > 0.0);
+    close(a, b, 1e-4 * norm(a).max(1.0));
 }
 
 /// LoRA's program written so the fused low-rank path does not recognise it (the scale moved

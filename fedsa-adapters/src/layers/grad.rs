@@ -87,16 +87,18 @@ pub fn with_input_grad(
     .ctx(name)
 }
 
-/// The gradient of a sum's consumer from (sum, output gradient).
-type SumGradFn = dyn Fn(&Tensor, &Tensor) -> candle_core::Result<Tensor> + Send + Sync;
+/// The gradients of a pair of inputs from the output gradient, each computed only when
+/// asked for (`[first tracked, second tracked]`).
+type PairGradFn = dyn Fn(&Tensor, [bool; 2]) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)>
+    + Send
+    + Sync;
 
-struct SumGrad {
+struct PairGrad {
     name: &'static str,
-    sum: Tensor,
-    grad_fn: Box<SumGradFn>,
+    grad_fn: Box<PairGradFn>,
 }
 
-impl CustomOp3 for SumGrad {
+impl CustomOp3 for PairGrad {
     fn name(&self) -> &'static str {
         self.name
     }
@@ -110,7 +112,7 @@ impl CustomOp3 for SumGrad {
         y: &CpuStorage,
         ly: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        // As in `InputGrad`: `with_sum_grad` makes `y` contiguous from offset 0.
+        // As in `InputGrad`: `with_pair_grad` makes `y` contiguous from offset 0.
         Ok((y.clone(), ly.shape().clone()))
     }
 
@@ -135,12 +137,40 @@ impl CustomOp3 for SumGrad {
         _res: &Tensor,
         grad_res: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let g = (self.grad_fn)(&self.sum, grad_res)?;
-        // Both summands receive the sum's gradient; an untracked one is skipped.
-        let for_a = a.track_op().then(|| g.clone());
-        let for_b = b.track_op().then_some(g);
+        let (for_a, for_b) = (self.grad_fn)(grad_res, [a.track_op(), b.track_op()])?;
         Ok((for_a, for_b, None))
     }
+}
+
+/// `y` (computed by the caller from `a` and `b` detached), carrying `grad_fn(dy, wanted)` back
+/// to `a` and `b`: a layer of two inputs as one graph node.
+pub fn with_pair_grad(
+    name: &'static str,
+    a: &Tensor,
+    b: &Tensor,
+    y: Tensor,
+    grad_fn: impl Fn(&Tensor, [bool; 2]) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)>
+    + Send
+    + Sync
+    + 'static,
+) -> Result<Tensor> {
+    if !(a.track_op() || b.track_op()) {
+        return Ok(y);
+    }
+    let y = if y.is_contiguous() && y.layout().start_offset() == 0 {
+        y
+    } else {
+        y.copy().ctx(name)?
+    };
+    a.apply_op3(
+        b,
+        &y,
+        PairGrad {
+            name,
+            grad_fn: Box::new(grad_fn),
+        },
+    )
+    .ctx(name)
 }
 
 /// `y = f(a + b)` (computed by the caller from `sum = a + b`, detached), carrying
@@ -154,24 +184,11 @@ pub fn with_sum_grad(
     y: Tensor,
     grad_fn: impl Fn(&Tensor, &Tensor) -> candle_core::Result<Tensor> + Send + Sync + 'static,
 ) -> Result<Tensor> {
-    if !(a.track_op() || b.track_op()) {
-        return Ok(y);
-    }
-    let y = if y.is_contiguous() && y.layout().start_offset() == 0 {
-        y
-    } else {
-        y.copy().ctx(name)?
-    };
-    a.apply_op3(
-        b,
-        &y,
-        SumGrad {
-            name,
-            sum,
-            grad_fn: Box::new(grad_fn),
-        },
-    )
-    .ctx(name)
+    with_pair_grad(name, a, b, y, move |dy, [for_a, for_b]| {
+        let g = grad_fn(&sum, dy)?;
+        // Both summands receive the sum's gradient; an untracked one is skipped.
+        Ok((for_a.then(|| g.clone()), for_b.then_some(g)))
+    })
 }
 
 /// The forward result of a custom op that only attaches gradients to `out`, a value computed

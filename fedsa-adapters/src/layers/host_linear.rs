@@ -9,12 +9,23 @@ use rayon::prelude::*;
 
 use crate::layers::gemm::{View, ViewMut, gemm};
 
-/// `dst[rows, cols] = lhs_rows · rhs (+ bias per row)`, where `lhs(r0, n)` is the view of rows
+/// What an output starts as before the product is added.
+#[derive(Clone, Copy)]
+pub(crate) enum Init<'a> {
+    /// Nothing: the product is written over it.
+    Zero,
+    /// `bias` in every row.
+    Bias(&'a [f32]),
+    /// `rows` (same shape as the output), plus `bias` in every row if given.
+    Rows(&'a [f32], Option<&'a [f32]>),
+}
+
+/// `dst[rows, cols] = init + lhs_rows · rhs`, where `lhs(r0, n)` is the view of rows
 /// `r0..r0 + n` of the left operand.
 fn by_rows<'a>(
     rows: usize,
     cols: usize,
-    bias: Option<&[f32]>,
+    init: Init<'_>,
     lhs: impl Fn(usize, usize) -> View<'a> + Sync,
     rhs: View<'_>,
 ) -> Vec<f32> {
@@ -28,16 +39,31 @@ fn by_rows<'a>(
         .enumerate()
         .for_each(|(i, chunk)| {
             let n = chunk.len() / cols;
-            if let Some(bias) = bias {
-                for row in chunk.chunks_mut(cols) {
-                    row.copy_from_slice(bias);
+            let at = i * per * cols;
+            match init {
+                Init::Zero => {}
+                Init::Bias(bias) => {
+                    for row in chunk.chunks_mut(cols) {
+                        row.copy_from_slice(bias);
+                    }
+                }
+                Init::Rows(src, bias) => {
+                    chunk.copy_from_slice(&src[at..at + chunk.len()]);
+                    if let Some(bias) = bias {
+                        for row in chunk.chunks_mut(cols) {
+                            for (v, b) in row.iter_mut().zip(bias) {
+                                *v += b;
+                            }
+                        }
+                    }
                 }
             }
+            let keep = !matches!(init, Init::Zero);
             gemm(
                 &mut ViewMut::dense(chunk, n, cols),
                 lhs(i * per, n),
                 rhs,
-                bias.is_some(),
+                keep,
                 1.0,
                 1,
             );
@@ -45,8 +71,8 @@ fn by_rows<'a>(
     dst
 }
 
-/// `x · wᵀ (+ b)` for `x` `[rows, inp]`, `w` `[out, inp]`, `b` `[out]`: `[rows, out]`.
-pub(crate) fn forward(x: &[f32], w: &[f32], b: Option<&[f32]>, inp: usize, out: usize) -> Vec<f32> {
+/// `init + x · wᵀ` for `x` `[rows, inp]`, `w` `[out, inp]`: `[rows, out]`.
+pub(crate) fn forward(x: &[f32], w: &[f32], init: Init<'_>, inp: usize, out: usize) -> Vec<f32> {
     let rows = x.len() / inp.max(1);
     let lhs = |r0: usize, n: usize| View {
         data: x,
@@ -56,12 +82,18 @@ pub(crate) fn forward(x: &[f32], w: &[f32], b: Option<&[f32]>, inp: usize, out: 
         rs: inp,
         cs: 1,
     };
-    by_rows(rows, out, b, lhs, View::dense(w, out, inp).t())
+    by_rows(rows, out, init, lhs, View::dense(w, out, inp).t())
 }
 
-/// `dy · w` for `dy` `[rows, out]`, `w` `[out, inp]`: `[rows, inp]`, the input gradient of
-/// [`forward`].
-pub(crate) fn input_grad(dy: &[f32], w: &[f32], out: usize, inp: usize) -> Vec<f32> {
+/// `init + dy · w` for `dy` `[rows, out]`, `w` `[out, inp]`: `[rows, inp]`, the input gradient
+/// of [`forward`] (plus `init`).
+pub(crate) fn input_grad(
+    dy: &[f32],
+    w: &[f32],
+    init: Init<'_>,
+    out: usize,
+    inp: usize,
+) -> Vec<f32> {
     let rows = dy.len() / out.max(1);
     let lhs = |r0: usize, n: usize| View {
         data: dy,
@@ -71,7 +103,7 @@ pub(crate) fn input_grad(dy: &[f32], w: &[f32], out: usize, inp: usize) -> Vec<f
         rs: out,
         cs: 1,
     };
-    by_rows(rows, inp, None, lhs, View::dense(w, out, inp))
+    by_rows(rows, inp, init, lhs, View::dense(w, out, inp))
 }
 
 #[cfg(test)]
@@ -85,20 +117,24 @@ mod tests {
         let x: Vec<f32> = (0..rows * inp).map(|i| (i as f32 * 0.7).cos()).collect();
         let w: Vec<f32> = (0..out * inp).map(|i| (i as f32 * 0.3).sin()).collect();
         let b = [0.5f32, -1.0, 2.0];
-        let y = forward(&x, &w, Some(&b), inp, out);
-        let plain = forward(&x, &w, None, inp, out);
+        let y = forward(&x, &w, Init::Bias(&b), inp, out);
+        let plain = forward(&x, &w, Init::Zero, inp, out);
+        let onto = forward(&x, &w, Init::Rows(&plain, Some(&b)), inp, out);
         for r in 0..rows {
             for o in 0..out {
                 let want: f32 = (0..inp).map(|i| x[r * inp + i] * w[o * inp + i]).sum();
                 assert!((plain[r * out + o] - want).abs() < 1e-5);
                 assert!((y[r * out + o] - want - b[o]).abs() < 1e-5);
+                assert!((onto[r * out + o] - 2.0 * want - b[o]).abs() < 1e-5);
             }
         }
-        let dx = input_grad(&y, &w, out, inp);
+        let dx = input_grad(&y, &w, Init::Zero, out, inp);
+        let dx_onto = input_grad(&y, &w, Init::Rows(&dx, None), out, inp);
         for r in 0..rows {
             for i in 0..inp {
                 let want: f32 = (0..out).map(|o| y[r * out + o] * w[o * inp + i]).sum();
                 assert!((dx[r * inp + i] - want).abs() < 1e-5);
+                assert!((dx_onto[r * inp + i] - 2.0 * want).abs() < 1e-5);
             }
         }
     }

@@ -8,7 +8,7 @@ use fedsa_core::Result;
 use crate::backend::Context;
 use crate::layers::grad::with_input_grad;
 use crate::layers::host::{host, with_values};
-use crate::layers::host_linear;
+use crate::layers::host_linear::{self, Init};
 
 /// `x · wᵀ (+ b)` for `x` of any rank `[..., in]` and `w` of shape `[out, in]`, with gradients
 /// for every tracked operand.
@@ -22,14 +22,16 @@ pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> candle_core::Result
     let mut shape = dims.clone();
     *shape.last_mut().expect("rank >= 1") = out;
     // Nothing to differentiate (frozen layers run on detached inputs): the host kernel.
-    let tracked = x.track_op() || w.track_op() || b.is_some_and(Tensor::track_op);
-    if !tracked && host(x) && host(w) && b.is_none_or(host) && dims.last() == Some(&inp) {
+    if untracked_host(&[x, w])
+        && b.is_none_or(|b| untracked_host(&[b]))
+        && dims.last() == Some(&inp)
+    {
         let y = with_values(x, |xs| {
             with_values(w, |ws| match b {
-                Some(b) => {
-                    with_values(b, |bs| Ok(host_linear::forward(xs, ws, Some(bs), inp, out)))
-                }
-                None => Ok(host_linear::forward(xs, ws, None, inp, out)),
+                Some(b) => with_values(b, |bs| {
+                    Ok(host_linear::forward(xs, ws, Init::Bias(bs), inp, out))
+                }),
+                None => Ok(host_linear::forward(xs, ws, Init::Zero, inp, out)),
             })
         })?;
         return Tensor::from_vec(y, shape, x.device());
@@ -95,12 +97,84 @@ pub(crate) fn input_grad(dy: &Tensor, w: &Tensor) -> candle_core::Result<Tensor>
     let rows: usize = dims[..dims.len() - 1].iter().product();
     let mut shape = dims;
     *shape.last_mut().expect("rank >= 1") = inp;
-    if !(dy.track_op() || w.track_op()) && host(dy) && host(w) && dy.dims().last() == Some(&out) {
+    if untracked_host(&[dy, w]) && dy.dims().last() == Some(&out) {
         let dx = with_values(dy, |gs| {
-            with_values(w, |ws| Ok(host_linear::input_grad(gs, ws, out, inp)))
+            with_values(w, |ws| {
+                Ok(host_linear::input_grad(gs, ws, Init::Zero, out, inp))
+            })
         })?;
         return Tensor::from_vec(dx, shape, dy.device());
     }
     let dy2 = dy.contiguous()?.reshape((rows, out))?;
     dy2.matmul(w)?.reshape(shape)
+}
+
+/// Whether the host kernels may compute with these tensors: `f32` on the CPU, none tracked
+/// (the kernels do not record their ops for the backward).
+fn untracked_host(ts: &[&Tensor]) -> bool {
+    ts.iter().all(|t| host(t) && !t.track_op())
+}
+
+/// `x · wᵀ + b + plus` for untracked operands (`plus` shaped as the output): on the host the
+/// product is added onto `plus` in place of a separate sum.
+pub(crate) fn linear_plus(
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    plus: &Tensor,
+) -> candle_core::Result<Tensor> {
+    let (out, inp) = w.dims2()?;
+    let fits = x.dims().last() == Some(&inp)
+        && plus.dims().last() == Some(&out)
+        && plus.elem_count() / out.max(1) == x.elem_count() / inp.max(1);
+    if !(fits && untracked_host(&[x, w, plus]) && b.is_none_or(|b| untracked_host(&[b]))) {
+        return linear(x, w, b)? + plus;
+    }
+    let y = with_values(x, |xs| {
+        with_values(w, |ws| {
+            with_values(plus, |ps| match b {
+                Some(b) => with_values(b, |bs| {
+                    Ok(host_linear::forward(
+                        xs,
+                        ws,
+                        Init::Rows(ps, Some(bs)),
+                        inp,
+                        out,
+                    ))
+                }),
+                None => Ok(host_linear::forward(xs, ws, Init::Rows(ps, None), inp, out)),
+            })
+        })
+    })?;
+    Tensor::from_vec(y, plus.dims(), x.device())
+}
+
+/// `dy · w + plus` ([`input_grad`] plus a tensor of the input's shape), added in place on the
+/// host.
+pub(crate) fn input_grad_plus(
+    dy: &Tensor,
+    w: &Tensor,
+    plus: &Tensor,
+) -> candle_core::Result<Tensor> {
+    let (out, inp) = w.dims2()?;
+    let fits = dy.dims().last() == Some(&out)
+        && plus.dims().last() == Some(&inp)
+        && plus.elem_count() / inp.max(1) == dy.elem_count() / out.max(1);
+    if !(fits && untracked_host(&[dy, w, plus])) {
+        return input_grad(dy, w)? + plus;
+    }
+    let dx = with_values(dy, |gs| {
+        with_values(w, |ws| {
+            with_values(plus, |ps| {
+                Ok(host_linear::input_grad(
+                    gs,
+                    ws,
+                    Init::Rows(ps, None),
+                    out,
+                    inp,
+                ))
+            })
+        })
+    })?;
+    Tensor::from_vec(dx, plus.dims(), dy.device())
 }

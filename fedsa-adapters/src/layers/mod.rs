@@ -19,7 +19,7 @@ pub mod softmax;
 
 pub use activation::gelu_erf;
 pub use attention::attention;
-pub use feed_forward::frozen_feed_forward;
+pub use feed_forward::frozen_feed_forward_norm;
 pub use linear::{FrozenLinear, linear};
 pub use norm::FrozenLayerNorm;
 pub use rms_norm::{FrozenRmsNorm, rms_norm_composed};

@@ -6,8 +6,9 @@ use candle_core::Tensor;
 use fedsa_core::Result;
 
 use crate::backend::Context;
-use crate::layers::grad::{with_input_grad, with_sum_grad};
+use crate::layers::grad::{with_input_grad, with_pair_grad, with_sum_grad};
 use crate::layers::host::layer_norm_grad;
+use crate::layers::linear::{FrozenLinear, input_grad, linear_plus};
 
 /// A pretrained LayerNorm over the last dimension.
 #[derive(Clone)]
@@ -61,5 +62,41 @@ impl FrozenLayerNorm {
             y,
             move |sum, dy| layer_norm_grad(sum, dy, &gamma, eps),
         )
+    }
+
+    /// `LayerNorm(linear(input) + residual)`: a frozen linear layer, the residual sum and the
+    /// norm as one graph node (`input` gets the gradient through the linear layer, `residual`
+    /// the norm's), the product added onto the residual in place on the host.
+    pub fn forward_linear_residual(
+        &self,
+        input: &Tensor,
+        linear: &FrozenLinear,
+        residual: &Tensor,
+    ) -> Result<Tensor> {
+        let (w, b) = (linear.weight().clone(), linear.bias());
+        let sum = linear_plus(&input.detach(), &w, b, &residual.detach()).ctx("residual")?;
+        let y = self.normalize(&sum)?;
+        let (gamma, eps) = (self.gamma.clone(), self.eps);
+        with_pair_grad(
+            "linear-residual-layer-norm",
+            input,
+            residual,
+            y,
+            move |dy, [for_input, for_residual]| {
+                let g = layer_norm_grad(&sum, dy, &gamma, eps)?;
+                let di = for_input.then(|| input_grad(&g, &w)).transpose()?;
+                Ok((di, for_residual.then_some(g)))
+            },
+        )
+    }
+
+    /// The norm of a detached, contiguous `x` (no gradient).
+    pub(crate) fn normalize(&self, x: &Tensor) -> Result<Tensor> {
+        candle_nn::ops::layer_norm(x, &self.gamma, &self.beta, self.eps as f32).ctx("layer norm")
+    }
+
+    /// The norm's input gradient at `x` from `dy`.
+    pub(crate) fn input_grad(&self, x: &Tensor, dy: &Tensor) -> candle_core::Result<Tensor> {
+        layer_norm_grad(x, dy, &self.gamma, self.eps)
     }
 }

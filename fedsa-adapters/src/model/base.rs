@@ -12,7 +12,7 @@ use fedsa_core::{Batch, Error, Result};
 
 use crate::backend::Context;
 use crate::config::{Activation, EncoderConfig, Family};
-use crate::layers::{FrozenLayerNorm, FrozenLinear, attention, frozen_feed_forward};
+use crate::layers::{FrozenLayerNorm, FrozenLinear, attention, frozen_feed_forward_norm};
 use crate::model::head::pretrained_head_names;
 use crate::model::weights::WeightFile;
 use crate::model::{bert, roberta};
@@ -423,8 +423,10 @@ impl BaseModel {
     }
 
     /// [`BaseModel::forward`] told which modules carry adapters: `adapt` is still called for
-    /// every linear layer that does, and a feed-forward block where neither linear does runs
-    /// as one frozen node (`layers::frozen_feed_forward`), the same values with less work.
+    /// every linear layer that does; an attention output layer that does not runs with its
+    /// residual and norm as one node (`FrozenLayerNorm::forward_linear_residual`), and so does
+    /// a feed-forward block where neither linear does (`layers::frozen_feed_forward_norm`):
+    /// the same values with less work.
     pub fn forward_adapted(
         &self,
         input: &EncoderInput,
@@ -471,18 +473,25 @@ impl BaseModel {
         let k = lin(Module::Key, x)?;
         let v = lin(Module::Value, x)?;
         let context = attention(&q, &k, &v, Some(mask_bias), c.num_attention_heads)?;
-        let attn = lin(Module::AttentionOutput, &context)?;
-        let x = layer.attention_norm.forward_residual(&attn, x)?;
+        let x = if adapted(l, Module::AttentionOutput) {
+            let attn = lin(Module::AttentionOutput, &context)?;
+            layer.attention_norm.forward_residual(&attn, x)?
+        } else {
+            let frozen = &layer.linears[Module::AttentionOutput.slot()];
+            layer
+                .attention_norm
+                .forward_linear_residual(&context, frozen, x)?
+        };
         let frozen_ffn = matches!(self.activation, Activation::Gelu)
             && !adapted(l, Module::Intermediate)
             && !adapted(l, Module::Output);
         if frozen_ffn {
-            let out = frozen_feed_forward(
+            return frozen_feed_forward_norm(
                 &x,
                 &layer.linears[Module::Intermediate.slot()],
                 &layer.linears[Module::Output.slot()],
-            )?;
-            return layer.output_norm.forward_residual(&out, &x);
+                &layer.output_norm,
+            );
         }
         let inter = lin(Module::Intermediate, &x)?;
         let inter = match self.activation {
