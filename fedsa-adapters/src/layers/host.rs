@@ -11,9 +11,8 @@
 
 use candle_core::{D, DType, Device, Storage, Tensor};
 
-use rayon::prelude::*;
-
 use crate::layers::fast_math::{self, Fused, MulAdd, Split};
+use crate::layers::par_init::par_init;
 
 /// Whether the one-pass kernels apply to `t`.
 pub(crate) fn host(t: &Tensor) -> bool {
@@ -60,20 +59,16 @@ fn lanes(xs: &[f32], init: f32, f: impl Fn(f32, f32) -> f32) -> f32 {
 /// Elements per unit of work in elementwise kernels (the last unit may be shorter).
 const CHUNK: usize = 16 * 1024;
 
-/// Runs `f(row_index, out_row)` over rows of length `row` (the last may be shorter), on the
-/// rayon pool, in blocks of rows of about `CHUNK` elements.
-fn par_rows(out: &mut [f32], row: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
-    if out.is_empty() || row == 0 {
-        return;
-    }
-    let per = (CHUNK / row).max(1);
-    out.par_chunks_mut(per * row)
-        .enumerate()
-        .for_each(|(block, chunk)| {
-            for (i, r) in chunk.chunks_mut(row).enumerate() {
-                f(block * per + i, r);
-            }
-        });
+/// A fresh buffer of `len` values whose rows of length `row` (the last may be shorter) are
+/// written by `f(row_index, out_row)`, on the rayon pool in blocks of rows of about `CHUNK`
+/// elements.
+fn par_rows(len: usize, row: usize, f: impl Fn(usize, &mut [f32]) + Sync) -> Vec<f32> {
+    let per = (CHUNK / row.max(1)).max(1);
+    par_init(len, per * row.max(1), |block, chunk| {
+        for (i, r) in chunk.chunks_mut(row.max(1)).enumerate() {
+            f(block * per + i, r);
+        }
+    })
 }
 
 /// A host tensor shaped like `x` whose rows of `row` elements (the last may be shorter) are
@@ -87,12 +82,10 @@ fn grad_rows(
 ) -> candle_core::Result<Tensor> {
     let out = with_values(x, |xs| {
         with_values(dy, |gs| {
-            let mut out = vec![0f32; xs.len()];
-            par_rows(&mut out, row, |r, o| {
+            Ok(par_rows(xs.len(), row, |r, o| {
                 let at = r * row..r * row + o.len();
                 f(&xs[at.clone()], &gs[at], o);
-            });
-            Ok(out)
+            }))
         })
     })?;
     Tensor::from_vec(out, x.dims(), x.device())
@@ -175,9 +168,9 @@ pub(crate) fn gelu_erf(x: &Tensor) -> candle_core::Result<Tensor> {
         return x.gelu_erf();
     }
     let out = with_values(x, |xs| {
-        let mut out = vec![0f32; xs.len()];
-        par_rows(&mut out, CHUNK, |c, o| gelu_into(&xs[c * CHUNK..], o));
-        Ok(out)
+        Ok(par_rows(xs.len(), CHUNK, |c, o| {
+            gelu_into(&xs[c * CHUNK..], o);
+        }))
     })?;
     Tensor::from_vec(out, x.dims(), x.device())
 }
@@ -267,8 +260,7 @@ pub(crate) fn masked_softmax_fwd(
     let zeros = vec![0f32; row];
     let out = with_values(scores, |xs| {
         let masked = |bs: &[f32]| {
-            let mut out = vec![0f32; xs.len()];
-            par_rows(&mut out, row, |r, o| {
+            Ok(par_rows(xs.len(), row, |r, o| {
                 let b = (r * row) / per_batch.max(1);
                 let mask = if bs.len() == row {
                     bs
@@ -276,8 +268,7 @@ pub(crate) fn masked_softmax_fwd(
                     &bs[b * row..(b + 1) * row]
                 };
                 masked_softmax_into(&xs[r * row..(r + 1) * row], mask, o);
-            });
-            Ok(out)
+            }))
         };
         match bias {
             Some(b) => with_values(b, masked),

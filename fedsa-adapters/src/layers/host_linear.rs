@@ -5,9 +5,8 @@
 //! (with its own thread hand-off); here the output starts as the bias rows (or is written
 //! whole by the product), so each is one pass.
 
-use rayon::prelude::*;
-
 use crate::layers::gemm::{View, ViewMut, gemm};
+use crate::layers::par_init::par_init;
 
 /// What an output starts as before the product is added.
 #[derive(Clone, Copy)]
@@ -29,46 +28,42 @@ fn by_rows<'a>(
     lhs: impl Fn(usize, usize) -> View<'a> + Sync,
     rhs: View<'_>,
 ) -> Vec<f32> {
-    let mut dst = vec![0f32; rows * cols];
     if rows == 0 || cols == 0 {
-        return dst;
+        return vec![0f32; rows * cols];
     }
     let blocks = rayon::current_num_threads();
     let per = rows.div_ceil(blocks.max(1)).max(1);
-    dst.par_chunks_mut(per * cols)
-        .enumerate()
-        .for_each(|(i, chunk)| {
-            let n = chunk.len() / cols;
-            let at = i * per * cols;
-            match init {
-                Init::Zero => {}
-                Init::Bias(bias) => {
-                    for row in chunk.chunks_mut(cols) {
-                        row.copy_from_slice(bias);
-                    }
+    par_init(rows * cols, per * cols, |i, chunk| {
+        let n = chunk.len() / cols;
+        let at = i * per * cols;
+        match init {
+            Init::Zero => {}
+            Init::Bias(bias) => {
+                for row in chunk.chunks_mut(cols) {
+                    row.copy_from_slice(bias);
                 }
-                Init::Rows(src, bias) => {
-                    chunk.copy_from_slice(&src[at..at + chunk.len()]);
-                    if let Some(bias) = bias {
-                        for row in chunk.chunks_mut(cols) {
-                            for (v, b) in row.iter_mut().zip(bias) {
-                                *v += b;
-                            }
+            }
+            Init::Rows(src, bias) => {
+                chunk.copy_from_slice(&src[at..at + chunk.len()]);
+                if let Some(bias) = bias {
+                    for row in chunk.chunks_mut(cols) {
+                        for (v, b) in row.iter_mut().zip(bias) {
+                            *v += b;
                         }
                     }
                 }
             }
-            let keep = !matches!(init, Init::Zero);
-            gemm(
-                &mut ViewMut::dense(chunk, n, cols),
-                lhs(i * per, n),
-                rhs,
-                keep,
-                1.0,
-                1,
-            );
-        });
-    dst
+        }
+        let keep = !matches!(init, Init::Zero);
+        gemm(
+            &mut ViewMut::dense(chunk, n, cols),
+            lhs(i * per, n),
+            rhs,
+            keep,
+            1.0,
+            1,
+        );
+    })
 }
 
 /// `init + x · wᵀ` for `x` `[rows, inp]`, `w` `[out, inp]`: `[rows, out]`.

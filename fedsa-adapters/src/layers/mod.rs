@@ -13,6 +13,7 @@ mod host_attention;
 mod host_linear;
 pub mod linear;
 pub mod norm;
+pub(crate) mod par_init;
 pub mod rms_norm;
 pub mod rope;
 pub mod softmax;
