@@ -6,6 +6,7 @@ use candle_core::{Device, Tensor};
 use fedsa_core::{Result, SeededRng};
 
 use crate::backend::Context;
+use crate::layers::par_init::par_init;
 
 /// FNV-1a of a name: a stable label for [`SeededRng::derive`] across Rust versions.
 pub(crate) fn name_label(name: &str) -> u64 {
@@ -64,16 +65,24 @@ pub(crate) fn dropout_mask(
     let keep = (1.0 / (1.0 - p)) as f32;
     // Two 32-bit draws per u64 halve the RNG cost of large masks.
     let threshold = (p * f64::from(u32::MAX)) as u32;
-    let mut values = Vec::with_capacity(n + 1);
-    while values.len() < n {
-        let v = rng.next_u64();
-        for half in [v as u32, (v >> 32) as u32] {
-            values.push(if half >= threshold { keep } else { 0.0 });
+    let draws = n.div_ceil(2);
+    // Blocks of the stream drawn in parallel: the same values as drawing them in order.
+    let start = rng.clone();
+    let values = par_init(n, 2 * MASK_BLOCK, |block, out| {
+        let mut r = start.skipped((block * MASK_BLOCK) as u64);
+        for pair in out.chunks_mut(2) {
+            let v = r.next_u64();
+            for (o, half) in pair.iter_mut().zip([v as u32, (v >> 32) as u32]) {
+                *o = if half >= threshold { keep } else { 0.0 };
+            }
         }
-    }
-    values.truncate(n);
+    });
+    *rng = start.skipped(draws as u64);
     tensor(values, shape, device)
 }
+
+/// Draws per parallel block of a dropout mask.
+const MASK_BLOCK: usize = 8 * 1024;
 
 #[cfg(test)]
 mod tests {
@@ -103,5 +112,33 @@ mod tests {
         let kept = m.iter().filter(|x| **x > 0.0).count() as f64 / m.len() as f64;
         assert!((kept - 0.75).abs() < 0.02, "{kept}");
         assert!(m.iter().all(|x| *x == 0.0 || (*x - 4.0 / 3.0).abs() < 1e-6));
+    }
+
+    #[test]
+    fn dropout_masks_drawn_in_blocks_are_the_sequential_draws() {
+        // Odd sizes across several blocks: each element is the next half of the stream, low
+        // half first, and the stream ends where sequential drawing would leave it.
+        for n in [1, 7, 2 * MASK_BLOCK + 3, 5 * MASK_BLOCK] {
+            let mut rng = SeededRng::new(9);
+            let m: Vec<f32> = dropout_mask(&mut rng, &[n], 0.5, &Device::Cpu)
+                .unwrap()
+                .to_vec1()
+                .unwrap();
+            let mut seq = SeededRng::new(9);
+            let threshold = (0.5 * f64::from(u32::MAX)) as u32;
+            let mut want = Vec::with_capacity(n + 1);
+            while want.len() < n {
+                let v = seq.next_u64();
+                for half in [v as u32, (v >> 32) as u32] {
+                    want.push(if half >= threshold { 2.0f32 } else { 0.0 });
+                }
+            }
+            want.truncate(n);
+            assert_eq!(m, want, "n = {n}");
+            assert_eq!(
+                rng, seq,
+                "n = {n}: the stream continues where it would have"
+            );
+        }
     }
 }

@@ -3,6 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
+/// SplitMix64's state increment per draw.
+const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
+
 /// SplitMix64: fast, statistically sound for sampling and shuffling, trivially serialisable.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SeededRng {
@@ -29,8 +32,18 @@ impl SeededRng {
         self.state
     }
 
+    /// The generator as it will be after `n` more draws, without making them: the state
+    /// advances by a constant per draw, so a long stream can be cut into blocks that are
+    /// generated independently (in parallel) and give exactly the sequential draws.
+    #[must_use]
+    pub fn skipped(&self, n: u64) -> Self {
+        Self {
+            state: self.state.wrapping_add(n.wrapping_mul(GAMMA)),
+        }
+    }
+
     pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        self.state = self.state.wrapping_add(GAMMA);
         let mut z = self.state;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
@@ -80,6 +93,17 @@ impl SeededRng {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn skipping_ahead_gives_the_later_draws() {
+        let mut a = SeededRng::new(11);
+        let start = a.clone();
+        let draws: Vec<u64> = (0..10).map(|_| a.next_u64()).collect();
+        for (k, d) in draws.iter().enumerate() {
+            assert_eq!(start.skipped(k as u64).next_u64(), *d);
+        }
+        assert_eq!(start.skipped(10), a);
+    }
 
     #[test]
     fn same_seed_same_stream() {
