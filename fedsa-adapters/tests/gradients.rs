@@ -163,7 +163,7 @@ fn masked_keys_get_no_probability() {
 fn attention_reference(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor, heads: usize) -> Tensor {
     let (b, s, h) = q.dims3().unwrap();
     let split = |t: &Tensor| {
-        t.reshape((b, s, heads, h / heads))
+        t.reshape((b, t.dim(1).unwrap(), heads, h / heads))
             .unwrap()
             .transpose(1, 2)
             .unwrap()
@@ -223,6 +223,26 @@ fn fused_attention_matches_plain_ops_in_value_and_gradient() {
                 close(g_ours.get(t).unwrap(), g_ref.get(t).unwrap(), 1e-5);
             } else {
                 assert!(g_ours.get(t).is_none(), "input {i} is not tracked");
+            }
+        }
+    }
+    // Fewer queries than keys (the first token attending to the whole sequence, as in a
+    // classifier's last block), on the host kernels and through candle's ops.
+    for queries in [1, 2] {
+        let q = Var::from_tensor(&random(&[b, queries, h], 15)).unwrap();
+        let (k, v) = (
+            Var::from_tensor(&random(&[b, s, h], 16)).unwrap(),
+            Var::from_tensor(&random(&[b, s, h], 17)).unwrap(),
+        );
+        let up = random(&[b, queries, h], 18);
+        for mask in [&mask, &shared] {
+            let (q, k, v) = (q.as_tensor(), k.as_tensor(), v.as_tensor());
+            let ours = attention(q, k, v, Some(mask), heads).unwrap();
+            let reference = attention_reference(q, k, v, mask, heads);
+            close(&ours, &reference, 1e-5);
+            let (g_ours, g_ref) = (grads_of(&ours, &up), grads_of(&reference, &up));
+            for t in [q, k, v] {
+                close(g_ours.get(t).unwrap(), g_ref.get(t).unwrap(), 1e-5);
             }
         }
     }
@@ -347,6 +367,23 @@ fn encoder_with_fused_blocks_gives_the_same_output_and_gradient() {
     let (a, b) = (
         g_layered.get(shift.as_tensor()).unwrap(),
         g_fused.get(shift.as_tensor()).unwrap(),
+    );
+    assert!(norm(a) > 0.0);
+    close(a, b, 1e-4 * norm(a).max(1.0));
+    // The first-token output (what the classifier reads) is the full output's first position,
+    // and sends the same gradient back.
+    let first = base
+        .forward_first_token(&input, &mut hook, &|_, m| m == Module::Query)
+        .unwrap();
+    assert_eq!(first.dims(), [3, 1, h]);
+    let want = layered.narrow(1, 0, 1).unwrap();
+    close(&first, &want, 1e-5);
+    let up = random(first.dims(), 63);
+    let g_first = grads_of(&first, &up);
+    let g_want = grads_of(&want, &up);
+    let (a, b) = (
+        g_want.get(shift.as_tensor()).unwrap(),
+        g_first.get(shift.as_tensor()).unwrap(),
     );
     assert!(norm(a) > 0.0);
     close(a, b, 1e-4 * norm(a).max(1.0));

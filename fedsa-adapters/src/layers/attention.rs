@@ -106,11 +106,11 @@ enum Route<'m> {
 /// `[batch or 1, 1, 1, seq]`.
 fn route<'m>(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&'m Tensor>) -> Route<'m> {
     let on_host = |t: &Tensor| matches!(t.device(), Device::Cpu) && t.dtype() == DType::F32;
-    let same = q.dims() == k.dims() && q.dims() == v.dims();
-    let Ok((b, s, _)) = q.dims3() else {
+    let (Ok((b, _, h)), Ok((kb, s, kh))) = (q.dims3(), k.dims3()) else {
         return Route::Ops;
     };
-    if !(same && on_host(q) && on_host(k) && on_host(v)) {
+    let fits = k.dims() == v.dims() && kb == b && kh == h;
+    if !(fits && on_host(q) && on_host(k) && on_host(v)) {
         return Route::Ops;
     }
     match mask {
@@ -125,6 +125,18 @@ fn route<'m>(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&'m Tensor>) -> Ro
     }
 }
 
+/// The host kernels' sizes for queries `q` `[b, queries, h]` and keys `k` `[b, keys, h]`.
+fn host_dims(q: &Tensor, k: &Tensor, heads: usize) -> candle_core::Result<Dims> {
+    let (batch, queries, h) = q.dims3()?;
+    Ok(Dims {
+        batch,
+        queries,
+        keys: k.dim(1)?,
+        heads,
+        dim: h / heads,
+    })
+}
+
 fn host_forward(
     q: &Tensor,
     k: &Tensor,
@@ -133,13 +145,8 @@ fn host_forward(
     heads: usize,
     scale: f64,
 ) -> candle_core::Result<(Tensor, Saved)> {
+    let dims = host_dims(q, k, heads)?;
     let (batch, seq, h) = q.dims3()?;
-    let dims = Dims {
-        batch,
-        seq,
-        heads,
-        dim: h / heads,
-    };
     let (q, k, v) = (q.detach(), k.detach(), v.detach());
     let (out, probs) = with_values(&q, |qs| {
         with_values(&k, |ks| {
@@ -208,13 +215,7 @@ impl Attention {
                 probs,
             } => {
                 let want = [q.track_op(), k.track_op(), v.track_op()];
-                let (batch, seq, h) = qs.dims3()?;
-                let dims = Dims {
-                    batch,
-                    seq,
-                    heads: self.heads,
-                    dim: h / self.heads,
-                };
+                let dims = host_dims(qs, ks, self.heads)?;
                 let g = with_values(qs, |q| {
                     with_values(ks, |k| {
                         with_values(vs, |v| {
@@ -224,11 +225,11 @@ impl Attention {
                         })
                     })
                 })?;
-                let tensor = |t: Option<Vec<f32>>| {
-                    t.map(|t| Tensor::from_vec(t, (batch, seq, h), qs.device()))
+                let tensor = |t: Option<Vec<f32>>, like: &Tensor| {
+                    t.map(|t| Tensor::from_vec(t, like.dims(), like.device()))
                         .transpose()
                 };
-                Ok((tensor(g.q)?, tensor(g.k)?, tensor(g.v)?))
+                Ok((tensor(g.q, qs)?, tensor(g.k, ks)?, tensor(g.v, vs)?))
             }
         }
     }

@@ -10,11 +10,13 @@ use rayon::prelude::*;
 use crate::layers::gemm::{View, ViewMut, gemm};
 use crate::layers::host::masked_softmax_into;
 
-/// The sizes of one attention call: `batch` sequences of `seq` tokens, `heads` heads of `dim`.
+/// The sizes of one attention call: `batch` sequences, `queries` query and `keys` key/value
+/// positions each, `heads` heads of `dim`.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Dims {
     pub batch: usize,
-    pub seq: usize,
+    pub queries: usize,
+    pub keys: usize,
     pub heads: usize,
     pub dim: usize,
 }
@@ -24,29 +26,24 @@ impl Dims {
         self.heads * self.dim
     }
 
-    /// Elements of one `[seq, hidden]` sequence.
-    fn per_seq(&self) -> usize {
-        self.seq * self.hidden()
-    }
-
-    /// Head `n` of sequence `b` of a `[batch, seq, hidden]` buffer, as a `seq x dim` view.
-    fn head<'a>(&self, data: &'a [f32], b: usize, n: usize) -> View<'a> {
+    /// Head `n` of sequence `b` of a `[batch, len, hidden]` buffer, as a `len x dim` view.
+    fn head<'a>(&self, data: &'a [f32], len: usize, b: usize, n: usize) -> View<'a> {
         View {
             data,
-            offset: b * self.per_seq() + n * self.dim,
-            rows: self.seq,
+            offset: b * len * self.hidden() + n * self.dim,
+            rows: len,
             cols: self.dim,
             rs: self.hidden(),
             cs: 1,
         }
     }
 
-    /// Head `n` of one sequence's `[seq, hidden]` output chunk, writable.
-    fn head_mut<'a>(&self, chunk: &'a mut [f32], n: usize) -> ViewMut<'a> {
+    /// Head `n` of one sequence's `[len, hidden]` chunk, writable.
+    fn head_mut<'a>(&self, chunk: &'a mut [f32], len: usize, n: usize) -> ViewMut<'a> {
         ViewMut {
             data: chunk,
             offset: n * self.dim,
-            rows: self.seq,
+            rows: len,
             cols: self.dim,
             rs: self.hidden(),
             cs: 1,
@@ -54,9 +51,10 @@ impl Dims {
     }
 }
 
-/// `softmax(scale · q kᵀ + mask) v` per head for `q`, `k`, `v` `[batch, seq, hidden]`;
-/// `mask` holds `seq` additive key biases per sequence (`seq` values: the same for all).
-/// Returns the context `[batch, seq, hidden]` and the probabilities `[batch, heads, seq, seq]`.
+/// `softmax(scale · q kᵀ + mask) v` per head for `q` `[batch, queries, hidden]` and `k`, `v`
+/// `[batch, keys, hidden]`; `mask` holds `keys` additive key biases per sequence (or `keys`
+/// values for all). Returns the context `[batch, queries, hidden]` and the probabilities
+/// `[batch, heads, queries, keys]`.
 pub(crate) fn forward(
     q: &[f32],
     k: &[f32],
@@ -65,37 +63,38 @@ pub(crate) fn forward(
     d: Dims,
     scale: f32,
 ) -> (Vec<f32>, Vec<f32>) {
-    let s = d.seq;
-    let zeros = vec![0f32; s];
-    let mut out = vec![0f32; d.batch * d.per_seq()];
-    let mut probs = vec![0f32; d.batch * d.heads * s * s];
-    out.par_chunks_mut(d.per_seq().max(1))
-        .zip(probs.par_chunks_mut((d.heads * s * s).max(1)))
+    let (sq, sk) = (d.queries, d.keys);
+    let zeros = vec![0f32; sk];
+    let mut out = vec![0f32; d.batch * sq * d.hidden()];
+    let mut probs = vec![0f32; d.batch * d.heads * sq * sk];
+    out.par_chunks_mut((sq * d.hidden()).max(1))
+        .zip(probs.par_chunks_mut((d.heads * sq * sk).max(1)))
         .enumerate()
         .for_each(|(b, (out, probs))| {
             let mask = match mask {
-                Some(m) if m.len() == s => m,
-                Some(m) => &m[b * s..(b + 1) * s],
+                Some(m) if m.len() == sk => m,
+                Some(m) => &m[b * sk..(b + 1) * sk],
                 None => &zeros,
             };
-            let mut scores = vec![0f32; s * s];
-            for (n, p) in probs.chunks_mut(s * s).enumerate() {
-                let kh = d.head(k, b, n);
+            let mut scores = vec![0f32; sq * sk];
+            for (n, p) in probs.chunks_mut(sq * sk).enumerate() {
+                let (qh, kh) = (d.head(q, sq, b, n), d.head(k, sk, b, n));
                 gemm(
-                    &mut ViewMut::dense(&mut scores, s, s),
-                    d.head(q, b, n),
+                    &mut ViewMut::dense(&mut scores, sq, sk),
+                    qh,
                     kh.t(),
                     false,
                     scale,
                     1,
                 );
-                for (row, prow) in scores.chunks(s).zip(p.chunks_mut(s)) {
+                for (row, prow) in scores.chunks(sk).zip(p.chunks_mut(sk)) {
                     masked_softmax_into(row, mask, prow);
                 }
+                let vh = d.head(v, sk, b, n);
                 gemm(
-                    &mut d.head_mut(out, n),
-                    View::dense(p, s, s),
-                    d.head(v, b, n),
+                    &mut d.head_mut(out, sq, n),
+                    View::dense(p, sq, sk),
+                    vh,
                     false,
                     1.0,
                     1,
@@ -125,74 +124,81 @@ pub(crate) fn backward(
     scale: f32,
     want: [bool; 3],
 ) -> Grads {
-    let s = d.seq;
-    let total = d.batch * d.per_seq();
-    let mut bufs: [Option<Vec<f32>>; 3] = want.map(|w| w.then(|| vec![0f32; total]));
+    let (sq, sk) = (d.queries, d.keys);
+    let lens = [sq, sk, sk];
+    let mut bufs: [Option<Vec<f32>>; 3] =
+        [0, 1, 2].map(|i| want[i].then(|| vec![0f32; d.batch * lens[i] * d.hidden()]));
     {
         // One task per sequence, each with its own chunk of every wanted gradient.
         let mut per_seq: Vec<[Option<&mut [f32]>; 3]> =
             (0..d.batch).map(|_| [None, None, None]).collect();
         for (slot, buf) in bufs.iter_mut().enumerate() {
             if let Some(buf) = buf {
-                for (task, chunk) in per_seq.iter_mut().zip(buf.chunks_mut(d.per_seq().max(1))) {
-                    task[slot] = Some(chunk);
+                let chunk = (lens[slot] * d.hidden()).max(1);
+                for (task, c) in per_seq.iter_mut().zip(buf.chunks_mut(chunk)) {
+                    task[slot] = Some(c);
                 }
             }
         }
         per_seq
             .into_par_iter()
             .enumerate()
-            .for_each(|(b, [dq, dk, dv])| {
-                let mut dscores = vec![0f32; s * s];
-                let (mut dq, mut dk, mut dv) = (dq, dk, dv);
+            .for_each(|(b, [mut dq, mut dk, mut dv])| {
+                let mut dscores = vec![0f32; sq * sk];
                 for n in 0..d.heads {
-                    let p = &probs[(b * d.heads + n) * s * s..][..s * s];
-                    let gh = d.head(g, b, n);
+                    let p = &probs[(b * d.heads + n) * sq * sk..][..sq * sk];
+                    let gh = d.head(g, sq, b, n);
                     if let Some(dv) = dv.as_deref_mut() {
-                        gemm(
-                            &mut d.head_mut(dv, n),
-                            View::dense(p, s, s).t(),
-                            gh,
-                            false,
-                            1.0,
-                            1,
-                        );
+                        let pt = View::dense(p, sq, sk).t();
+                        gemm(&mut d.head_mut(dv, sk, n), pt, gh, false, 1.0, 1);
                     }
                     if dq.is_none() && dk.is_none() {
                         continue;
                     }
                     // d(probs) = g vᵀ, then through the softmax: p ⊙ (dp - Σ dp ⊙ p) per row.
+                    let vt = d.head(v, sk, b, n).t();
                     gemm(
-                        &mut ViewMut::dense(&mut dscores, s, s),
+                        &mut ViewMut::dense(&mut dscores, sq, sk),
                         gh,
-                        d.head(v, b, n).t(),
+                        vt,
                         false,
                         1.0,
                         1,
                     );
-                    for (dr, pr) in dscores.chunks_mut(s).zip(p.chunks(s)) {
-                        let dot: f32 = dr.iter().zip(pr).map(|(a, b)| a * b).sum();
-                        for (x, &y) in dr.iter_mut().zip(pr) {
-                            *x = y * (*x - dot);
-                        }
+                    for (dr, pr) in dscores.chunks_mut(sk).zip(p.chunks(sk)) {
+                        softmax_grad_row(dr, pr);
                     }
-                    let ds = View::dense(&dscores, s, s);
+                    let ds = View::dense(&dscores, sq, sk);
                     if let Some(dq) = dq.as_deref_mut() {
-                        gemm(&mut d.head_mut(dq, n), ds, d.head(k, b, n), false, scale, 1);
+                        let kh = d.head(k, sk, b, n);
+                        gemm(&mut d.head_mut(dq, sq, n), ds, kh, false, scale, 1);
                     }
                     if let Some(dk) = dk.as_deref_mut() {
-                        gemm(
-                            &mut d.head_mut(dk, n),
-                            ds.t(),
-                            d.head(q, b, n),
-                            false,
-                            scale,
-                            1,
-                        );
+                        let qh = d.head(q, sq, b, n);
+                        gemm(&mut d.head_mut(dk, sk, n), ds.t(), qh, false, scale, 1);
                     }
                 }
             });
     }
     let [q, k, v] = bufs;
     Grads { q, k, v }
+}
+
+/// `dp ← p ⊙ (dp - Σ dp ⊙ p)` for one row: softmax's input gradient from its output `p`.
+fn softmax_grad_row(dp: &mut [f32], p: &[f32]) {
+    // Eight independent partial sums, which the compiler keeps in one vector register.
+    let mut acc = [0f32; 8];
+    let (body, tail) = (dp.len() / 8 * 8, dp.len() % 8);
+    for (a, b) in dp[..body].chunks_exact(8).zip(p[..body].chunks_exact(8)) {
+        for i in 0..8 {
+            acc[i] += a[i] * b[i];
+        }
+    }
+    let mut dot: f32 = acc.iter().sum();
+    for i in body..body + tail {
+        dot += dp[i] * p[i];
+    }
+    for (x, &y) in dp.iter_mut().zip(p) {
+        *x = y * (*x - dot);
+    }
 }

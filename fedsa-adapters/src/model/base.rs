@@ -160,6 +160,14 @@ pub type AdaptFn<'a> = dyn FnMut(usize, Module, &Tensor, Tensor, &Tensor) -> Res
 /// Whether `(layer, module)` carries an adapter, for [`BaseModel::forward_adapted`].
 pub type AdaptedFn<'a> = dyn Fn(usize, Module) -> bool + 'a;
 
+/// Which positions a block computes its output for.
+#[derive(Clone, Copy)]
+enum Positions {
+    All,
+    /// The first token of each sequence (what a classification head reads).
+    First,
+}
+
 /// Additive attention bias on padded keys: large enough to zero them after the softmax.
 const MASKED: f32 = -1e9;
 
@@ -433,6 +441,30 @@ impl BaseModel {
         adapt: &mut AdaptFn<'_>,
         adapted: &AdaptedFn<'_>,
     ) -> Result<Tensor> {
+        self.run(input, adapt, adapted, Positions::All)
+    }
+
+    /// [`BaseModel::forward_adapted`] for the first token only, `[batch, 1, hidden]`: what a
+    /// classification head reads. The last block attends from that token alone and runs its
+    /// attention output and feed-forward layers on it alone (every earlier block needs all
+    /// positions as keys and values), which saves most of the last block's work: the same
+    /// values as the full output's first position.
+    pub fn forward_first_token(
+        &self,
+        input: &EncoderInput,
+        adapt: &mut AdaptFn<'_>,
+        adapted: &AdaptedFn<'_>,
+    ) -> Result<Tensor> {
+        self.run(input, adapt, adapted, Positions::First)
+    }
+
+    fn run(
+        &self,
+        input: &EncoderInput,
+        adapt: &mut AdaptFn<'_>,
+        adapted: &AdaptedFn<'_>,
+        last: Positions,
+    ) -> Result<Tensor> {
         let (b, s) = (input.batch, input.seq_len);
         let h = self.config.hidden_size;
         let gather = |table: &Tensor, ids: &Tensor| -> Result<Tensor> {
@@ -448,12 +480,17 @@ impl BaseModel {
             .and_then(|e| e + types)
             .ctx("embeddings")?;
         let mut x = self.embedding_norm.forward(&emb)?;
+        let n = self.layers.len();
         for (l, layer) in self.layers.iter().enumerate() {
-            x = self.block(l, layer, &x, &input.mask_bias, adapt, adapted)?;
+            let out = if l + 1 == n { last } else { Positions::All };
+            x = self.block(l, layer, &x, &input.mask_bias, adapt, adapted, out)?;
         }
         Ok(x)
     }
 
+    /// One encoder block; its output has the positions `out` asks for (keys and values always
+    /// come from all of `x`).
+    #[allow(clippy::too_many_arguments)]
     fn block(
         &self,
         l: usize,
@@ -462,6 +499,7 @@ impl BaseModel {
         mask_bias: &Tensor,
         adapt: &mut AdaptFn<'_>,
         adapted: &AdaptedFn<'_>,
+        out: Positions,
     ) -> Result<Tensor> {
         let c = &self.config;
         let mut lin = |m: Module, input: &Tensor| -> Result<Tensor> {
@@ -469,18 +507,26 @@ impl BaseModel {
             let base = frozen.forward(input)?;
             adapt(l, m, input, base, frozen.weight())
         };
-        let q = lin(Module::Query, x)?;
+        let queries = match out {
+            Positions::All => x.clone(),
+            Positions::First => x
+                .narrow(1, 0, 1)
+                .and_then(|t| t.contiguous())
+                .ctx("first token")?,
+        };
+        let q = lin(Module::Query, &queries)?;
         let k = lin(Module::Key, x)?;
         let v = lin(Module::Value, x)?;
         let context = attention(&q, &k, &v, Some(mask_bias), c.num_attention_heads)?;
+        // The residual stream continues at the query positions.
         let x = if adapted(l, Module::AttentionOutput) {
             let attn = lin(Module::AttentionOutput, &context)?;
-            layer.attention_norm.forward_residual(&attn, x)?
+            layer.attention_norm.forward_residual(&attn, &queries)?
         } else {
             let frozen = &layer.linears[Module::AttentionOutput.slot()];
             layer
                 .attention_norm
-                .forward_linear_residual(&context, frozen, x)?
+                .forward_linear_residual(&context, frozen, &queries)?
         };
         let frozen_ffn = matches!(self.activation, Activation::Gelu)
             && !adapted(l, Module::Intermediate)

@@ -72,6 +72,16 @@ impl ClientModel {
 
     /// The adapted encoder's sequence output `[batch, seq, hidden]`.
     pub fn encode(&self, batch: &Batch, ctx: &mut ForwardCtx<'_>) -> Result<Tensor> {
+        self.run_encoder(batch, ctx, false)
+    }
+
+    /// The adapted encoder's output at the first token, `[batch, 1, hidden]`, without the
+    /// last block's work at other positions ([`BaseModel::forward_first_token`]).
+    pub fn encode_first_token(&self, batch: &Batch, ctx: &mut ForwardCtx<'_>) -> Result<Tensor> {
+        self.run_encoder(batch, ctx, true)
+    }
+
+    fn run_encoder(&self, batch: &Batch, ctx: &mut ForwardCtx<'_>, first: bool) -> Result<Tensor> {
         let input = self.base.inputs(batch)?;
         let params = &self.params;
         let lookup = |name: &str| params.tensor(name);
@@ -79,13 +89,18 @@ impl ClientModel {
         let mut adapt = |layer, module, x: &Tensor, base: Tensor, w0: &Tensor| {
             adapters.forward(layer, module, x, base, w0, &lookup, ctx)
         };
-        self.base
-            .forward_adapted(&input, &mut adapt, &|l, m| adapters.adapts(l, m))
+        let adapted = |l, m| adapters.adapts(l, m);
+        if first {
+            self.base.forward_first_token(&input, &mut adapt, &adapted)
+        } else {
+            self.base.forward_adapted(&input, &mut adapt, &adapted)
+        }
     }
 
-    /// Logits `[batch, num_labels]`; dropout only when `ctx.train`.
+    /// Logits `[batch, num_labels]`; dropout only when `ctx.train`. The head reads the first
+    /// token, so only that position goes through the last block.
     pub fn forward(&self, batch: &Batch, ctx: &mut ForwardCtx<'_>) -> Result<Tensor> {
-        let sequence = self.encode(batch, ctx)?;
+        let sequence = self.encode_first_token(batch, ctx)?;
         let lookup = |name: &str| self.params.tensor(name);
         let p = self.head_dropout;
         let mut drop = |x: &Tensor| -> Result<Tensor> {
