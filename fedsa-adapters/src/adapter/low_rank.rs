@@ -13,7 +13,7 @@ use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 use crate::adapter::spec::OpSpec;
 use crate::layers::grad::{device_result, host_result};
 use crate::layers::linear;
-use crate::layers::linear::input_grad;
+use crate::layers::linear::{input_grad_plus, linear_plus};
 
 /// Register names of a program `h = dropout(x); h = linear(h, a); h = linear(h, b);
 /// h = scale(h); y = add(base, h)`: the factor registers and the output register.
@@ -82,9 +82,8 @@ pub(crate) fn low_rank_update(
     };
     // The scale goes on the rank-sized projection, not on the layer-sized product.
     let projected = linear(&dropped, &a.detach(), None)?.affine(scale, 0.0)?;
-    let out = base
-        .detach()
-        .broadcast_add(&linear(&projected, &b.detach(), None)?)?;
+    // On the host the update is added onto the frozen output inside the product.
+    let out = linear_plus(&projected, &b.detach(), None, &base.detach())?;
     if !(x.track_op() || a.track_op() || b.track_op()) {
         return Ok(out);
     }
@@ -162,7 +161,7 @@ impl CustomOp3 for LowRank {
                     Some(m) => d.mul(m)?,
                     None => d,
                 };
-                input_grad(grad, &self.w0)? + d
+                input_grad_plus(grad, &self.w0, &d)
             })
             .transpose()?;
         Ok((dx, da, db))
