@@ -23,9 +23,14 @@ pub(crate) struct View<'a> {
 impl<'a> View<'a> {
     /// A row-major `rows x cols` matrix at the start of `data`.
     pub fn dense(data: &'a [f32], rows: usize, cols: usize) -> Self {
+        Self::row_block(data, cols, 0, rows)
+    }
+
+    /// Rows `first..first + rows` of a row-major matrix `cols` wide held in `data`.
+    pub fn row_block(data: &'a [f32], cols: usize, first: usize, rows: usize) -> Self {
         View {
             data,
-            offset: 0,
+            offset: first * cols,
             rows,
             cols,
             rs: cols,
@@ -76,6 +81,18 @@ pub(crate) struct ViewMut<'a> {
 }
 
 impl<'a> ViewMut<'a> {
+    /// The same matrix, read-only.
+    fn as_view(&self) -> View<'_> {
+        View {
+            data: self.data,
+            offset: self.offset,
+            rows: self.rows,
+            cols: self.cols,
+            rs: self.rs,
+            cs: self.cs,
+        }
+    }
+
     /// A row-major `rows x cols` matrix at the start of `data`.
     pub fn dense(data: &'a mut [f32], rows: usize, cols: usize) -> Self {
         ViewMut {
@@ -127,17 +144,7 @@ pub(crate) fn gemm(
     );
     a.check("gemm lhs");
     b.check("gemm rhs");
-    assert!(
-        fits(
-            dst.data.len(),
-            dst.offset,
-            dst.rows,
-            dst.cols,
-            dst.rs,
-            dst.cs
-        ),
-        "gemm: destination view overruns its slice"
-    );
+    dst.as_view().check("gemm destination");
     if dst.rows == 0 || dst.cols == 0 {
         return;
     }

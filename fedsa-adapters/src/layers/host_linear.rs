@@ -69,14 +69,7 @@ fn by_rows<'a>(
 /// `init + x · wᵀ` for `x` `[rows, inp]`, `w` `[out, inp]`: `[rows, out]`.
 pub(crate) fn forward(x: &[f32], w: &[f32], init: Init<'_>, inp: usize, out: usize) -> Vec<f32> {
     let rows = x.len() / inp.max(1);
-    let lhs = |r0: usize, n: usize| View {
-        data: x,
-        offset: r0 * inp,
-        rows: n,
-        cols: inp,
-        rs: inp,
-        cs: 1,
-    };
+    let lhs = |r0: usize, n: usize| View::row_block(x, inp, r0, n);
     by_rows(rows, out, init, lhs, View::dense(w, out, inp).t())
 }
 
@@ -90,14 +83,7 @@ pub(crate) fn input_grad(
     inp: usize,
 ) -> Vec<f32> {
     let rows = dy.len() / out.max(1);
-    let lhs = |r0: usize, n: usize| View {
-        data: dy,
-        offset: r0 * out,
-        rows: n,
-        cols: out,
-        rs: out,
-        cs: 1,
-    };
+    let lhs = |r0: usize, n: usize| View::row_block(dy, out, r0, n);
     by_rows(rows, inp, init, lhs, View::dense(w, out, inp))
 }
 
