@@ -9,13 +9,13 @@
 //! two batched products for the scores' gradient, two for the inputs', and the softmax
 //! gradient in one pass (`host::softmax_grad`).
 
-use candle_core::{CpuStorage, CustomOp3, DType, Device, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 
 use fedsa_core::Result;
 
 use crate::backend::Context;
 use crate::layers::grad::{device_result, host_result};
-use crate::layers::host::{masked_softmax_fwd, softmax_grad, with_values};
+use crate::layers::host::{host, masked_softmax_fwd, softmax_grad, with_values};
 use crate::layers::host_attention::{Dims, backward, forward};
 
 /// What the backward needs: the heads as the forward used them (query already scaled) and the
@@ -105,18 +105,17 @@ enum Route<'m> {
 /// The host kernels apply to `f32` inputs of one shape on the CPU with no mask or a key mask
 /// `[batch or 1, 1, 1, seq]`.
 fn route<'m>(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&'m Tensor>) -> Route<'m> {
-    let on_host = |t: &Tensor| matches!(t.device(), Device::Cpu) && t.dtype() == DType::F32;
     let (Ok((b, _, h)), Ok((kb, s, kh))) = (q.dims3(), k.dims3()) else {
         return Route::Ops;
     };
     let fits = k.dims() == v.dims() && kb == b && kh == h;
-    if !(fits && on_host(q) && on_host(k) && on_host(v)) {
+    if !(fits && host(q) && host(k) && host(v)) {
         return Route::Ops;
     }
     match mask {
         None => Route::Host(None),
         Some(m)
-            if on_host(m)
+            if host(m)
                 && matches!(m.dims(), [mb, 1, 1, ms] if (*mb == 1 || *mb == b) && *ms == s) =>
         {
             Route::Host(Some(m))

@@ -38,6 +38,17 @@ pub(crate) fn with_values<R>(
     f(&cpu.as_slice::<f32>()?[start..start + layout.shape().elem_count()])
 }
 
+/// [`with_values`] for an optional tensor.
+pub(crate) fn with_opt_values<R>(
+    t: Option<&Tensor>,
+    f: impl FnOnce(Option<&[f32]>) -> candle_core::Result<R>,
+) -> candle_core::Result<R> {
+    match t {
+        Some(t) => with_values(t, |v| f(Some(v))),
+        None => f(None),
+    }
+}
+
 /// `xs` folded with `f` in eight independent lanes (which the compiler keeps in one vector
 /// register), then across the lanes: a reduction that vectorises, unlike a running one.
 fn lanes(xs: &[f32], init: f32, f: impl Fn(f32, f32) -> f32) -> f32 {
@@ -286,11 +297,28 @@ pub(crate) fn softmax_grad(y: &Tensor, dy: &Tensor) -> candle_core::Result<Tenso
     }
     let row = *y.dims().last().unwrap_or(&1);
     grad_rows(y, dy, row, |yr, gr, o| {
-        let dot: f32 = yr.iter().zip(gr).map(|(a, b)| a * b).sum();
-        for j in 0..row {
-            o[j] = yr[j] * (gr[j] - dot);
-        }
+        o.copy_from_slice(gr);
+        softmax_grad_row(o, yr);
     })
+}
+
+/// `dp ← p ⊙ (dp - Σ dp ⊙ p)` for one row: softmax's input gradient from its output `p`.
+pub(crate) fn softmax_grad_row(dp: &mut [f32], p: &[f32]) {
+    // Eight independent partial sums, which the compiler keeps in one vector register.
+    let mut acc = [0f32; 8];
+    let body = dp.len() / 8 * 8;
+    for (a, b) in dp[..body].chunks_exact(8).zip(p[..body].chunks_exact(8)) {
+        for i in 0..8 {
+            acc[i] += a[i] * b[i];
+        }
+    }
+    let mut dot: f32 = acc.iter().sum();
+    for (a, b) in dp[body..].iter().zip(&p[body..]) {
+        dot += a * b;
+    }
+    for (x, &y) in dp.iter_mut().zip(p) {
+        *x = y * (*x - dot);
+    }
 }
 
 /// RMSNorm's input gradient: `r (g - x r² mean(g ⊙ x))` with `g = dy ⊙ w`, `r = 1/rms(x)`.

@@ -8,7 +8,7 @@
 use rayon::prelude::*;
 
 use crate::layers::gemm::{View, ViewMut, gemm};
-use crate::layers::host::masked_softmax_into;
+use crate::layers::host::{masked_softmax_into, softmax_grad_row};
 
 /// The sizes of one attention call: `batch` sequences, `queries` query and `keys` key/value
 /// positions each, `heads` heads of `dim`.
@@ -182,23 +182,4 @@ pub(crate) fn backward(
     }
     let [q, k, v] = bufs;
     Grads { q, k, v }
-}
-
-/// `dp ← p ⊙ (dp - Σ dp ⊙ p)` for one row: softmax's input gradient from its output `p`.
-fn softmax_grad_row(dp: &mut [f32], p: &[f32]) {
-    // Eight independent partial sums, which the compiler keeps in one vector register.
-    let mut acc = [0f32; 8];
-    let (body, tail) = (dp.len() / 8 * 8, dp.len() % 8);
-    for (a, b) in dp[..body].chunks_exact(8).zip(p[..body].chunks_exact(8)) {
-        for i in 0..8 {
-            acc[i] += a[i] * b[i];
-        }
-    }
-    let mut dot: f32 = acc.iter().sum();
-    for i in body..body + tail {
-        dot += dp[i] * p[i];
-    }
-    for (x, &y) in dp.iter_mut().zip(p) {
-        *x = y * (*x - dot);
-    }
 }

@@ -7,7 +7,7 @@ use fedsa_core::Result;
 
 use crate::backend::Context;
 use crate::layers::grad::with_input_grad;
-use crate::layers::host::{host, with_values};
+use crate::layers::host::{host, with_opt_values, with_values};
 use crate::layers::host_linear::{self, Init};
 
 /// `x · wᵀ (+ b)` for `x` of any rank `[..., in]` and `w` of shape `[out, in]`, with gradients
@@ -19,23 +19,12 @@ pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> candle_core::Result
     }
     let (out, inp) = w.dims2()?;
     let rows: usize = dims[..dims.len() - 1].iter().product();
-    let mut shape = dims.clone();
-    *shape.last_mut().expect("rank >= 1") = out;
     // Nothing to differentiate (frozen layers run on detached inputs): the host kernel.
-    if untracked_host(&[x, w])
-        && b.is_none_or(|b| untracked_host(&[b]))
-        && dims.last() == Some(&inp)
-    {
-        let y = with_values(x, |xs| {
-            with_values(w, |ws| match b {
-                Some(b) => with_values(b, |bs| {
-                    Ok(host_linear::forward(xs, ws, Init::Bias(bs), inp, out))
-                }),
-                None => Ok(host_linear::forward(xs, ws, Init::Zero, inp, out)),
-            })
-        })?;
-        return Tensor::from_vec(y, shape, x.device());
+    if let Some(y) = host_product(x, w, b, None)? {
+        return Ok(y);
     }
+    let mut shape = dims;
+    *shape.last_mut().expect("rank >= 1") = out;
     // A 2-D product over flattened rows avoids batched matmuls and copies of the weight.
     let x2 = if x.is_contiguous() {
         x.reshape((rows, inp))?
@@ -97,22 +86,17 @@ pub(crate) fn input_grad(dy: &Tensor, w: &Tensor) -> candle_core::Result<Tensor>
     let rows: usize = dims[..dims.len() - 1].iter().product();
     let mut shape = dims;
     *shape.last_mut().expect("rank >= 1") = inp;
-    if untracked_host(&[dy, w]) && dy.dims().last() == Some(&out) {
-        let dx = with_values(dy, |gs| {
-            with_values(w, |ws| {
-                Ok(host_linear::input_grad(gs, ws, Init::Zero, out, inp))
-            })
-        })?;
-        return Tensor::from_vec(dx, shape, dy.device());
+    if let Some(dx) = host_input_grad(dy, w, None)? {
+        return Ok(dx);
     }
     let dy2 = dy.contiguous()?.reshape((rows, out))?;
     dy2.matmul(w)?.reshape(shape)
 }
 
-/// Whether the host kernels may compute with these tensors: `f32` on the CPU, none tracked
-/// (the kernels do not record their ops for the backward).
-fn untracked_host(ts: &[&Tensor]) -> bool {
-    ts.iter().all(|t| host(t) && !t.track_op())
+/// Whether the host kernels may compute with these tensors (those given): `f32` on the CPU,
+/// none tracked (the kernels do not record their ops for the backward).
+fn untracked_host(ts: &[Option<&Tensor>]) -> bool {
+    ts.iter().flatten().all(|t| host(t) && !t.track_op())
 }
 
 /// `x · wᵀ + b + plus` for untracked operands (`plus` shaped as the output): on the host the
@@ -123,30 +107,10 @@ pub(crate) fn linear_plus(
     b: Option<&Tensor>,
     plus: &Tensor,
 ) -> candle_core::Result<Tensor> {
-    let (out, inp) = w.dims2()?;
-    let fits = x.dims().last() == Some(&inp)
-        && plus.dims().last() == Some(&out)
-        && plus.elem_count() / out.max(1) == x.elem_count() / inp.max(1);
-    if !(fits && untracked_host(&[x, w, plus]) && b.is_none_or(|b| untracked_host(&[b]))) {
-        return linear(x, w, b)? + plus;
+    match host_product(x, w, b, Some(plus))? {
+        Some(y) => Ok(y),
+        None => linear(x, w, b)? + plus,
     }
-    let y = with_values(x, |xs| {
-        with_values(w, |ws| {
-            with_values(plus, |ps| match b {
-                Some(b) => with_values(b, |bs| {
-                    Ok(host_linear::forward(
-                        xs,
-                        ws,
-                        Init::Rows(ps, Some(bs)),
-                        inp,
-                        out,
-                    ))
-                }),
-                None => Ok(host_linear::forward(xs, ws, Init::Rows(ps, None), inp, out)),
-            })
-        })
-    })?;
-    Tensor::from_vec(y, plus.dims(), x.device())
 }
 
 /// `dy · w + plus` ([`input_grad`] plus a tensor of the input's shape), added in place on the
@@ -156,25 +120,75 @@ pub(crate) fn input_grad_plus(
     w: &Tensor,
     plus: &Tensor,
 ) -> candle_core::Result<Tensor> {
-    let (out, inp) = w.dims2()?;
-    let fits = dy.dims().last() == Some(&out)
-        && plus.dims().last() == Some(&inp)
-        && plus.elem_count() / inp.max(1) == dy.elem_count() / out.max(1);
-    if !(fits && untracked_host(&[dy, w, plus])) {
-        return input_grad(dy, w)? + plus;
+    match host_input_grad(dy, w, Some(plus))? {
+        Some(dx) => Ok(dx),
+        None => input_grad(dy, w)? + plus,
     }
-    let dx = with_values(dy, |gs| {
+}
+
+/// Whether `plus` can start the output of a product of `rows` rows of `width` values.
+fn fits_rows(plus: Option<&Tensor>, rows: usize, width: usize) -> bool {
+    plus.is_none_or(|p| p.dims().last() == Some(&width) && p.elem_count() / width.max(1) == rows)
+}
+
+/// `x · wᵀ (+ b) (+ plus)` on the host kernels, or `None` where they do not apply (a device,
+/// a tracked operand, shapes that do not line up).
+fn host_product(
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    plus: Option<&Tensor>,
+) -> candle_core::Result<Option<Tensor>> {
+    let (out, inp) = w.dims2()?;
+    let rows = x.elem_count() / inp.max(1);
+    let applies = x.dims().last() == Some(&inp)
+        && fits_rows(plus, rows, out)
+        && untracked_host(&[Some(x), Some(w), b, plus]);
+    if !applies {
+        return Ok(None);
+    }
+    let y = with_values(x, |xs| {
         with_values(w, |ws| {
-            with_values(plus, |ps| {
-                Ok(host_linear::input_grad(
-                    gs,
-                    ws,
-                    Init::Rows(ps, None),
-                    out,
-                    inp,
-                ))
+            with_opt_values(b, |bs| {
+                with_opt_values(plus, |ps| {
+                    let init = match (ps, bs) {
+                        (Some(ps), bs) => Init::Rows(ps, bs),
+                        (None, Some(bs)) => Init::Bias(bs),
+                        (None, None) => Init::Zero,
+                    };
+                    Ok(host_linear::forward(xs, ws, init, inp, out))
+                })
             })
         })
     })?;
-    Tensor::from_vec(dx, plus.dims(), dy.device())
+    let mut shape = x.dims().to_vec();
+    *shape.last_mut().expect("rank >= 1") = out;
+    Tensor::from_vec(y, shape, x.device()).map(Some)
+}
+
+/// `dy · w (+ plus)` on the host kernels, or `None` where they do not apply.
+fn host_input_grad(
+    dy: &Tensor,
+    w: &Tensor,
+    plus: Option<&Tensor>,
+) -> candle_core::Result<Option<Tensor>> {
+    let (out, inp) = w.dims2()?;
+    let rows = dy.elem_count() / out.max(1);
+    let applies = dy.dims().last() == Some(&out)
+        && fits_rows(plus, rows, inp)
+        && untracked_host(&[Some(dy), Some(w), plus]);
+    if !applies {
+        return Ok(None);
+    }
+    let dx = with_values(dy, |gs| {
+        with_values(w, |ws| {
+            with_opt_values(plus, |ps| {
+                let init = ps.map_or(Init::Zero, |ps| Init::Rows(ps, None));
+                Ok(host_linear::input_grad(gs, ws, init, out, inp))
+            })
+        })
+    })?;
+    let mut shape = dy.dims().to_vec();
+    *shape.last_mut().expect("rank >= 1") = inp;
+    Tensor::from_vec(dx, shape, dy.device()).map(Some)
 }

@@ -39,8 +39,7 @@ impl FrozenLayerNorm {
         } else {
             xd.contiguous().ctx("layer norm")?
         };
-        let y = candle_nn::ops::layer_norm(&xd, &self.gamma, &self.beta, self.eps as f32)
-            .ctx("layer norm")?;
+        let y = self.normalize(&xd)?;
         let (gamma, eps) = (self.gamma.clone(), self.eps);
         with_input_grad("frozen-layer-norm", x, y, move |x, _y, dy| {
             layer_norm_grad(x, dy, &gamma, eps)
@@ -51,8 +50,7 @@ impl FrozenLayerNorm {
     /// the norm's input gradient.
     pub fn forward_residual(&self, a: &Tensor, residual: &Tensor) -> Result<Tensor> {
         let sum = (a.detach() + residual.detach()).ctx("residual")?;
-        let y = candle_nn::ops::layer_norm(&sum, &self.gamma, &self.beta, self.eps as f32)
-            .ctx("layer norm")?;
+        let y = self.normalize(&sum)?;
         let (gamma, eps) = (self.gamma.clone(), self.eps);
         with_sum_grad(
             "residual-layer-norm",
