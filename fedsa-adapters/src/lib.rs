@@ -25,11 +25,12 @@ mod local;
 mod metrics;
 pub mod model;
 mod optim;
+pub mod peft;
 mod schedule;
 mod seeded;
 mod trainer;
 
-pub use adapter::{AdapterSpec, builtin_kinds};
+pub use adapter::{AdapterSpec, BUILTIN_KINDS, builtin_kinds};
 pub use config::{EncoderConfig, Family};
 pub use decoder::{
     AnswerFn, DecoderClient, DecoderModel, GenerateOptions, GenerationTrainer, GgufVocab,

@@ -57,6 +57,15 @@ pub enum Error {
     #[error("{context}: {message}")]
     Backend { context: String, message: String },
 
+    /// A failure in a layer above the libraries (the engine's run folder, a front end), kept
+    /// whole: its causes stay reachable through `source()` rather than being flattened into text.
+    #[error("{context}")]
+    External {
+        context: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
+
     /// The run was asked to stop.
     #[error("stopped by request")]
     Stopped,
@@ -109,11 +118,57 @@ impl Error {
         }
     }
 
+    /// An error from above the libraries, with what fedsa was doing; the cause is kept as the
+    /// source.
+    pub fn external(
+        context: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> Self {
+        Self::External {
+            context: context.into(),
+            source: source.into(),
+        }
+    }
+
     /// A backend error with what fedsa was doing at the time.
     pub fn backend(context: impl Into<String>, err: impl std::fmt::Display) -> Self {
         Self::Backend {
             context: context.into(),
             message: err.to_string(),
         }
+    }
+}
+
+/// `error` and its chain of causes as one line, `outer: inner: innermost`, for events and logs
+/// that carry text. A cause whose text the outer message already ends with is not repeated.
+pub fn chain_text(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        let part = c.to_string();
+        if !text.ends_with(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        cause = c.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn external_errors_keep_their_cause_and_print_it_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::StorageFull, "disk full");
+        let e = Error::external("writing metrics", Error::io("runs/x/metrics.jsonl", io));
+        assert_eq!(e.to_string(), "writing metrics");
+        let source = std::error::Error::source(&e).expect("a source");
+        assert!(source.to_string().contains("metrics.jsonl"));
+        assert_eq!(
+            chain_text(&e),
+            "writing metrics: runs/x/metrics.jsonl: disk full"
+        );
     }
 }

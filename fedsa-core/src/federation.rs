@@ -222,7 +222,7 @@ impl Federation {
                 summary: summary.clone(),
             }),
             Err(e) => self.sink.emit(Event::RunFailed {
-                error: e.to_string(),
+                error: crate::error::chain_text(e),
             }),
         }
         result

@@ -32,6 +32,20 @@ pub struct Strategy {
 /// The built-in strategy names, in the order the paper presents them.
 pub const BUILTIN_STRATEGIES: [&str; 4] = ["fedsa", "fedit", "ffa", "local"];
 
+/// The name of a strategy whose roles the config spells out (`[strategy.roles]`).
+pub const CUSTOM_STRATEGY: &str = "custom";
+
+/// Every value `strategy.name` takes: the built-ins, then the custom one.
+pub const STRATEGY_NAMES: [&str; 5] = {
+    let mut names = [CUSTOM_STRATEGY; 5];
+    let mut i = 0;
+    while i < BUILTIN_STRATEGIES.len() {
+        names[i] = BUILTIN_STRATEGIES[i];
+        i += 1;
+    }
+    names
+};
+
 impl Strategy {
     /// FedSA: A is trained and aggregated; B and the head stay on the client.
     pub fn fedsa() -> Self {

@@ -1,17 +1,6 @@
-//! The `fedsa` binary's library: command-line front end, headless batch runs and the
-//! interactive terminal UI, all consumers of the same federation event stream.
+//! The `fedsa` binary's front ends, both on fedsa-engine: the command line ([`cli`]: arguments,
+//! progress, summary tables, PNG plots) and the interactive terminal UI ([`tui`]). Neither
+//! imports the other.
 
-pub mod analysis;
-pub mod analyze;
-pub mod checkpoint;
 pub mod cli;
-pub mod commands;
-pub mod compare;
-pub mod generation;
-pub mod headless;
-pub mod pipeline;
-pub mod plot;
-pub mod report;
-pub mod run_dir;
-pub mod runner;
 pub mod tui;

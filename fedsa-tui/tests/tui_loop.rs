@@ -10,7 +10,7 @@ use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
 use fedsa_core::Event;
-use fedsa_tui::runner::RunHandle;
+use fedsa_engine::RunHandle;
 use fedsa_tui::tui::{
     Action, App, Msg, Preview, RunStatus, Runtime, Screen, TuiEnv, handle_key, run_loop,
 };

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::Path;
 
-use fedsa_tui::tui::{find_runs, load_run, parse_metrics};
+use fedsa_engine::runs::{find_runs, load_run, parse_metrics};
 use tui_common::{client_records, round_record, scripted_sample};
 
 /// `metrics.jsonl` text for rounds `1..=rounds` of the scripted run.

@@ -6,8 +6,9 @@ mod tui_common;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use fedsa_engine::runs::RunHistory;
 use fedsa_tui::tui::{
-    App, ClientPreviewRow, ClientsPreview, FIELDS, RunCurves, Screen, apply_event, handle_key,
+    App, ClientPreviewRow, ClientsPreview, FIELDS, Screen, apply_event, handle_key,
 };
 use insta::assert_snapshot;
 use ratatui::buffer::Buffer;
@@ -176,12 +177,13 @@ fn compared() -> App {
             rounds.push(round_record(round, &records));
             clients.extend(records);
         }
-        app.compare.add(RunCurves {
+        app.compare.add(RunHistory {
             name: format!("{name}-alpha0.5"),
             path: PathBuf::from("runs").join(format!("{name}-alpha0.5")),
             strategy: Some(name.into()),
             rounds,
             clients,
+            ..RunHistory::default()
         });
     }
     app.compare.selected = 0;

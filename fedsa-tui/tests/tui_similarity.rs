@@ -8,9 +8,10 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 
 use fedsa_core::Role;
-use fedsa_tui::analysis::{Measures, ModuleRow, TensorSimilarity};
-use fedsa_tui::analyze::{AnalysisReport, Measured};
-use fedsa_tui::tui::{Action, App, RunCurves, Runtime, Screen, handle_key};
+use fedsa_engine::analysis::{Measures, ModuleRow, TensorSimilarity};
+use fedsa_engine::analyze::{AnalysisReport, Measured};
+use fedsa_engine::runs::RunHistory;
+use fedsa_tui::tui::{Action, App, Runtime, Screen, handle_key};
 use insta::assert_snapshot;
 use ratatui::crossterm::event::KeyCode;
 use tui_common::{app, ch, key, render};
@@ -64,13 +65,14 @@ fn report() -> AnalysisReport {
     }
 }
 
-fn curves(name: &str) -> RunCurves {
-    RunCurves {
+fn curves(name: &str) -> RunHistory {
+    RunHistory {
         name: name.into(),
         path: PathBuf::from("runs").join(name),
         strategy: Some("local".into()),
         rounds: Vec::new(),
         clients: Vec::new(),
+        ..RunHistory::default()
     }
 }
 

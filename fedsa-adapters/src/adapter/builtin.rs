@@ -83,6 +83,9 @@ pub(crate) fn text(kind: &str) -> Option<&'static str> {
 }
 
 /// The built-in adapter kinds.
+pub const BUILTIN_KINDS: [&str; 3] = ["lora", "rslora", "vera"];
+
+/// The built-in adapter kinds ([`BUILTIN_KINDS`]).
 pub fn builtin_kinds() -> [&'static str; 3] {
-    ["lora", "rslora", "vera"]
+    BUILTIN_KINDS
 }

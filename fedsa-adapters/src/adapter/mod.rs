@@ -11,6 +11,6 @@ mod set;
 mod shape;
 mod spec;
 
-pub use builtin::builtin_kinds;
+pub use builtin::{BUILTIN_KINDS, builtin_kinds};
 pub use set::{AdapterSet, ForwardCtx, InitialParam};
 pub use spec::{AdapterSpec, DimExpr, InitRule, OpSpec, ParamSpec, ScaleRule};

@@ -6,12 +6,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use fedsa_core::Config;
+use fedsa_engine::analyze::AnalysisReport;
+use fedsa_engine::runs::RunHistory;
 
 use super::events::{Log, RunState, RunStatus};
 use super::form::Form;
 use super::preview::{ClientsPreview, Preview};
-use super::runs::RunCurves;
-use crate::analyze::AnalysisReport;
 
 /// The screens, in tab order.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -92,7 +92,7 @@ pub struct Notice {
 /// The Compare screen's runs and its "add a run folder" prompt.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Compare {
-    pub runs: Vec<RunCurves>,
+    pub runs: Vec<RunHistory>,
     pub selected: usize,
     /// The path being typed after `a`.
     pub input: Option<String>,
@@ -102,7 +102,7 @@ pub struct Compare {
 
 impl Compare {
     /// Adds a run, replacing one read from the same folder before.
-    pub fn add(&mut self, run: RunCurves) {
+    pub fn add(&mut self, run: RunHistory) {
         if let Some(i) = self.runs.iter().position(|r| r.path == run.path) {
             self.runs[i] = run;
             self.selected = i;

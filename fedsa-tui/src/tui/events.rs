@@ -187,7 +187,7 @@ impl Log {
 
 /// `0.8123` as `81.2`.
 pub fn percent(v: f64) -> String {
-    format!("{:.1}", v * 100.0)
+    fedsa_engine::units::percent(v, 1)
 }
 
 fn percent_or_dash(v: Option<f64>) -> String {

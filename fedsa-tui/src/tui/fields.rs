@@ -108,7 +108,7 @@ pub const FIELDS: &[FieldSpec] = &[
         "adapter.kind",
         "Adapter",
         "lora, rslora, vera, or a plugin adapter's name",
-        &["lora", "rslora", "vera"],
+        &fedsa_adapters::BUILTIN_KINDS,
     ),
     field("adapter.rank", "Rank", "adapter rank r", &[]),
     field(
@@ -127,13 +127,13 @@ pub const FIELDS: &[FieldSpec] = &[
         "strategy.name",
         "Strategy",
         "fedsa shares A only; fedit all; ffa B with A frozen; local none",
-        &["fedsa", "fedit", "ffa", "local", "custom"],
+        &fedsa_core::STRATEGY_NAMES,
     ),
     field(
         "strategy.aggregator",
         "Aggregator",
         "how the server combines shared tensors",
-        &["fedavg", "median", "trimmed_mean"],
+        &fedsa_aggregators::BUILTIN_AGGREGATORS,
     ),
     field(
         "plugins",

@@ -10,7 +10,6 @@ mod form;
 mod keys;
 mod preview;
 mod run_loop;
-mod runs;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -19,7 +18,11 @@ use std::sync::mpsc::{self, Sender};
 use std::thread::{self, JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use fedsa_core::{Config, Event};
+use fedsa_engine::RunHandle;
+use fedsa_engine::analyze::{AnalysisReport, Mode, analyze_run};
+use fedsa_engine::runs::{RunHistory, load_run};
 use ratatui::crossterm::event as term;
 
 pub use app::{Action, App, Compare, Notice, Screen, SimilarityView};
@@ -30,34 +33,65 @@ pub use form::Form;
 pub use keys::handle_key;
 pub use preview::{ClientPreviewRow, ClientsPreview, Preview};
 pub use run_loop::{Msg, Runtime, run_loop};
-pub use runs::{RunCurves, find_runs, load_run, parse_metrics};
 
-use crate::runner::RunHandle;
-
-/// Starts a run of a config, reporting on the sender (production: [`crate::runner::spawn`]).
+/// Starts a run of a config, reporting on the sender (production: [`fedsa_engine::spawn`]).
 pub type LaunchFn = Box<dyn Fn(Config, Sender<Event>) -> RunHandle>;
-/// Splits a config's data into clients without training (production: fedsa-data).
+/// Splits a config's data into clients without training (production: the engine's partition).
 pub type PreviewFn = Box<dyn Fn(&Config) -> anyhow::Result<ClientsPreview>>;
-/// Reads a run folder's curves (production: [`load_run`]).
-pub type LoadRunFn = Box<dyn Fn(&Path) -> anyhow::Result<RunCurves>>;
+/// Reads a run folder's history (production: [`fedsa_engine::runs::load_run`]).
+pub type LoadRunFn = Box<dyn Fn(&Path) -> anyhow::Result<RunHistory>>;
+/// Measures the A/B similarity of a run folder (production: the engine's analysis of the last
+/// checkpoint).
+pub type AnalyzeFn = Box<dyn Fn(&Path) -> anyhow::Result<AnalysisReport>>;
 
 /// The services the UI uses, injected so tests can run it without models or data.
 pub struct TuiEnv {
     pub launch: LaunchFn,
     pub partition_preview: PreviewFn,
     pub load_run: LoadRunFn,
+    pub analyze: AnalyzeFn,
 }
 
 impl TuiEnv {
-    /// Real training and the `metrics.jsonl` reader; the caller supplies the partition preview,
-    /// which needs the data crate.
-    pub fn with_preview(partition_preview: PreviewFn) -> Self {
+    /// The engine's services: real training, partitioning, run folders and analysis.
+    pub fn production() -> Self {
         Self {
-            launch: Box::new(crate::runner::spawn),
-            partition_preview,
+            launch: Box::new(fedsa_engine::spawn),
+            partition_preview: Box::new(partition_preview),
             load_run: Box::new(load_run),
+            // The checkpoint measurement only reads files; `--from local-round` would train and
+            // block the UI, so it stays with the command line.
+            analyze: Box::new(|path| analyze_run(path, None, Mode::Checkpoint)),
         }
     }
+}
+
+/// The partition a config produces, for the Clients screen.
+fn partition_preview(config: &Config) -> anyhow::Result<ClientsPreview> {
+    let (_, _, report) = fedsa_engine::load_partition(config)?;
+    Ok(ClientsPreview {
+        label_names: report.label_names.clone(),
+        clients: report
+            .clients
+            .iter()
+            .map(|c| ClientPreviewRow {
+                train: c.train,
+                test: c.test,
+                train_hist: c.train_hist.clone(),
+            })
+            .collect(),
+    })
+}
+
+/// Opens the TUI on the config at `path` with the engine's services.
+pub fn open(path: &Path) -> anyhow::Result<()> {
+    let config = Config::load(path).with_context(|| {
+        format!(
+            "opening the TUI on {} (from the repository root, or pass a config: fedsa tui CONFIG)",
+            path.display()
+        )
+    })?;
+    run(config, path.to_path_buf(), TuiEnv::production())
 }
 
 /// How often the clock ticks (elapsed time, noticing a finished training thread).

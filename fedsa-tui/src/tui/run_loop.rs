@@ -19,9 +19,8 @@ use super::app::{Action, App};
 use super::draw::draw;
 use super::events::apply_event;
 use super::keys::handle_key;
-use super::runs::find_runs;
-use crate::analyze::Mode;
-use crate::runner::RunHandle;
+use fedsa_engine::RunHandle;
+use fedsa_engine::runs::find_runs;
 
 /// Redraws are at least this far apart: training can emit events faster than a terminal needs.
 const FRAME: Duration = Duration::from_millis(100);
@@ -109,10 +108,7 @@ impl Runtime {
             },
             Action::LoadRun(path) => self.load_run(app, &path),
             Action::Analyze(path) => {
-                // The checkpoint measurement only reads files; `--from local-round` would train
-                // and block the UI, so it stays with the command line.
-                let result = crate::analyze::analyze_run(&path, None, Mode::Checkpoint)
-                    .map_err(|e| format!("{e:#}"));
+                let result = (self.env.analyze)(&path).map_err(|e| format!("{e:#}"));
                 if result.is_ok() {
                     app.info(format!("analysed {}", path.display()));
                 }

@@ -14,7 +14,7 @@ use fedsa_core::{
     ClientRoundRecord, ClientTrainer, Config, EvalMetrics, Event, Federation, RoundRecord,
     Strategy, TrainStats, WeightedMean,
 };
-use fedsa_tui::runner::RunHandle;
+use fedsa_engine::RunHandle;
 use fedsa_tui::tui::{App, ClientPreviewRow, ClientsPreview, TuiEnv, draw};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -291,11 +291,14 @@ pub fn preview() -> ClientsPreview {
     }
 }
 
-/// Services for tests: fake training, a fixed partition, the real run-folder reader.
+/// Services for tests: fake training, a fixed partition, the real run-folder reader and analysis.
 pub fn env() -> TuiEnv {
     TuiEnv {
         launch: Box::new(fake_launch),
         partition_preview: Box::new(|_| Ok(preview())),
-        load_run: Box::new(fedsa_tui::tui::load_run),
+        load_run: Box::new(fedsa_engine::runs::load_run),
+        analyze: Box::new(|path| {
+            fedsa_engine::analyze::analyze_run(path, None, fedsa_engine::analyze::Mode::Checkpoint)
+        }),
     }
 }

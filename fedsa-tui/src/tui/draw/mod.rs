@@ -203,21 +203,7 @@ pub(crate) fn clock(seconds: f64) -> String {
     }
 }
 
-/// Bytes as B, KiB, MiB or GiB.
-pub(crate) fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
+pub(crate) use fedsa_engine::units::human_bytes;
 
 /// An optional fraction as a percentage with one decimal, `-` when absent.
 pub(crate) fn pct(v: Option<f64>) -> String {

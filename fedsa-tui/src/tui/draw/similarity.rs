@@ -9,9 +9,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, Widget, Wrap};
 
 use super::{WIDE, placeholder};
-use crate::analysis::Measures;
-use crate::analyze::{AnalysisReport, measured_text};
 use crate::tui::app::App;
+use fedsa_engine::analysis::Measures;
+use fedsa_engine::analyze::{AnalysisReport, measured_text};
 
 /// Width of a similarity bar in cells.
 const BAR: usize = 10;

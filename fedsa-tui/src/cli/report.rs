@@ -8,7 +8,11 @@ use anyhow::Result;
 use fedsa_core::io::write_atomic;
 use serde::Serialize;
 
-use crate::{analyze, compare, plot};
+use fedsa_engine::analyze::{Mode, analyze_run};
+use fedsa_engine::runs::compare_runs;
+
+use super::plot;
+use super::tables::{analysis_table, comparison_table};
 
 /// Where a report goes.
 #[derive(Debug, Clone)]
@@ -41,15 +45,20 @@ impl Output {
 }
 
 /// `fedsa analyze RUN [--json] [--round N] [--from MODE] [--png PATH] [--json-out PATH]`.
-pub fn analyze(run: &Path, out: &Output, round: Option<usize>, from: analyze::Mode) -> Result<()> {
-    let report = analyze::analyze_run(run, round, from)?;
+pub fn analyze(run: &Path, out: &Output, round: Option<usize>, from: Mode) -> Result<()> {
+    let report = analyze_run(run, round, from)?;
     plot::similarity_heatmap(&report, &out.png)?;
-    out.emit(&report, || analyze::table(&report))
+    out.emit(&report, || analysis_table(&report))
+}
+
+/// The path the heatmap goes to when none is given: inside the run folder.
+pub fn default_png(run: &Path) -> PathBuf {
+    run.join("ab-similarity.png")
 }
 
 /// `fedsa compare RUN... [--json] [--png PATH] [--json-out PATH]`.
 pub fn compare(runs: &[PathBuf], out: &Output) -> Result<()> {
-    let figures = compare::compare_runs(runs)?;
+    let figures = compare_runs(runs)?;
     plot::comparison_plot(&figures, &out.png)?;
-    out.emit(&figures, || compare::table(&figures))
+    out.emit(&figures, || comparison_table(&figures))
 }

@@ -102,8 +102,8 @@ pub enum Command {
         /// Measure the checkpoint's factors against the common init, or each client's update
         /// over one more local round from the checkpoint (for strategies that share a factor,
         /// e.g. FedIT); `auto` picks by strategy.
-        #[arg(long, value_enum, default_value_t = crate::analyze::Mode::Auto)]
-        from: crate::analyze::Mode,
+        #[arg(long, value_enum, default_value_t = FromArg::Auto)]
+        from: FromArg,
         /// Where to write the heatmap (default: RUN/ab-similarity.png).
         #[arg(long)]
         png: Option<PathBuf>,
@@ -131,4 +131,24 @@ pub enum Command {
 pub enum PluginsAction {
     /// List built-in and found plugins with kind, name and ABI version.
     List,
+}
+
+/// `fedsa analyze --from`: where the clients' learned factors come from (the engine's
+/// [`fedsa_engine::analyze::Mode`], spelled for the command line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum FromArg {
+    #[default]
+    Auto,
+    Checkpoint,
+    LocalRound,
+}
+
+impl From<FromArg> for fedsa_engine::analyze::Mode {
+    fn from(arg: FromArg) -> Self {
+        match arg {
+            FromArg::Auto => Self::Auto,
+            FromArg::Checkpoint => Self::Checkpoint,
+            FromArg::LocalRound => Self::LocalRound,
+        }
+    }
 }

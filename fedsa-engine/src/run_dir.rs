@@ -1,5 +1,6 @@
-//! A run on disk: the resolved config, metrics (JSONL and CSV), the summary, and checkpoints.
-//! Every file is written atomically, so a crash mid-write never leaves a corrupt one.
+//! A run on disk: the resolved config, metrics (JSONL and CSV), the summary, and checkpoints;
+//! the one writer and the one reader of the run folder's files. Every file is written
+//! atomically, so a crash mid-write never leaves a corrupt one.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -96,6 +97,20 @@ impl RunDir {
         &self.lines
     }
 
+    /// The label names saved with the run, in id order.
+    pub fn labels(&self) -> Result<Vec<String>> {
+        let path = self.root.join("labels.json");
+        let text =
+            fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a list of labels", path.display()))
+    }
+
+    /// The run's summary, once it has finished.
+    pub fn summary(&self) -> Result<Option<RunSummary>> {
+        read_summary(&self.root.join("summary.json"))
+    }
+
     /// The resolved config saved with the run.
     pub fn config(&self) -> Result<Config> {
         Ok(Config::load(&self.root.join("config.toml"))?)
@@ -143,14 +158,55 @@ pub fn read_metrics(path: &Path) -> Result<Vec<MetricLine>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     };
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            serde_json::from_str(l)
-                .with_context(|| format!("{}:{}: not a metrics record", path.display(), i + 1))
-        })
-        .collect()
+    parse_metric_lines(&text, &path.display().to_string())
+}
+
+/// Parses `metrics.jsonl` text, in file order. Lines of kinds this version does not know are
+/// skipped (newer writers may add some); a malformed line is an error naming `source` and the
+/// line.
+pub fn parse_metric_lines(text: &str, source: &str) -> Result<Vec<MetricLine>> {
+    let mut lines = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let at = || format!("{source}:{}", i + 1);
+        let value: serde_json::Value =
+            serde_json::from_str(line).with_context(|| format!("{}: not JSON", at()))?;
+        match value.get("kind").and_then(serde_json::Value::as_str) {
+            Some("round") => lines.push(MetricLine::Round(
+                serde_json::from_value(value)
+                    .with_context(|| format!("{}: not a round record", at()))?,
+            )),
+            Some("client") => lines.push(MetricLine::Client(
+                serde_json::from_value(value)
+                    .with_context(|| format!("{}: not a client record", at()))?,
+            )),
+            Some(_) => {}
+            None => bail!("{}: no \"kind\" field", at()),
+        }
+    }
+    Ok(lines)
+}
+
+/// Reads a run's `summary.json`; `None` while the run has not finished.
+pub fn read_summary(path: &Path) -> Result<Option<RunSummary>> {
+    let text = match fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    let summary = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a run summary", path.display()))?;
+    Ok(Some(summary))
+}
+
+/// A run's display name: its folder's last path component.
+pub fn run_name(run: &Path) -> String {
+    run.file_name().map_or_else(
+        || run.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }
 
 fn opt(v: Option<f64>) -> String {

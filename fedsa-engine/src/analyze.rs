@@ -1,4 +1,4 @@
-//! `fedsa analyze RUN`: the paper's A/B asymmetry measured on a finished run. Reads the run's
+//! The A/B analysis of a run (`fedsa analyze`, the TUI's Similarity screen): the paper's A/B asymmetry measured on a finished run. Reads the run's
 //! common initial adapter (`init.safetensors`) and every client's state from a checkpoint, and
 //! reports per adapted module how alike the clients' A factors are, and their B factors.
 //!
@@ -13,7 +13,6 @@
 //! `auto` picks `local-round` when the strategy shares a factor it trains, else `checkpoint`.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -24,10 +23,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::analysis::{self, Measures, ModuleRow, TensorSimilarity};
 use crate::checkpoint;
-use crate::run_dir::RunDir;
+use crate::run_dir::{RunDir, run_name};
 
 /// Where the clients' learned factors come from (see the module docs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Mode {
     #[default]
     Auto,
@@ -152,7 +151,7 @@ fn local_round(
     round: usize,
 ) -> Result<(Vec<ParamSet>, Vec<ParamSet>)> {
     let strategy = config.strategy("config.toml")?;
-    let mut prepared = crate::pipeline::prepare(config)
+    let mut prepared = crate::prepare::prepare(config)
         .context("loading the run's model and data to train one local round")?;
     // The learning-rate schedule is defined up to the last round: repeat it rather than run past.
     let train_round = (round + 1).min(config.federation.rounds.max(1));
@@ -171,14 +170,6 @@ fn local_round(
         ends.push(trainer.params(&names)?);
     }
     Ok((starts, ends))
-}
-
-/// The folder's last path component, for titles and legends.
-pub fn run_name(run: &Path) -> String {
-    run.file_name().map_or_else(
-        || run.display().to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    )
 }
 
 fn find_checkpoint(dir: &Path, round: Option<usize>) -> Result<(usize, PathBuf)> {
@@ -204,7 +195,7 @@ fn find_checkpoint(dir: &Path, round: Option<usize>) -> Result<(usize, PathBuf)>
 fn factor_roles(config: &Config, init: &ParamSet) -> BTreeMap<String, Role> {
     let from_spec = PluginRegistry::discover(&config.plugins)
         .ok()
-        .and_then(|registry| crate::pipeline::resolve_spec(config, &registry).ok())
+        .and_then(|registry| crate::prepare::resolve_spec(config, &registry).ok())
         .map(|spec| {
             spec.params
                 .iter()
@@ -254,71 +245,10 @@ fn strategy_notes(config: &Config, measured: Measured) -> Vec<String> {
     notes
 }
 
-/// A value to three decimals, `-` when absent.
-fn cell(v: Option<f64>) -> String {
-    v.map_or_else(|| "-".into(), |v| format!("{v:.3}"))
-}
-
 /// How the numbers were obtained, in a few words.
 pub fn measured_text(report: &AnalysisReport) -> String {
     match report.measured {
         Measured::Checkpoint => format!("checkpoint round {} vs init", report.round),
         Measured::LocalRound => format!("one local round from checkpoint {}", report.round),
     }
-}
-
-/// The report as a plain-text table: one row per module, then the means.
-pub fn table(report: &AnalysisReport) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "A/B similarity across {} clients of {} ({} / {}, {})",
-        report.num_clients,
-        report.run,
-        report.strategy,
-        report.adapter,
-        measured_text(report)
-    );
-    let _ = writeln!(
-        out,
-        "cosine: mean pairwise cosine of the updates; subspace: mean pairwise overlap of the \
-         spanned subspaces (0..1)\n"
-    );
-    let width = report
-        .modules
-        .iter()
-        .map(|m| m.short.len())
-        .max()
-        .unwrap_or(6)
-        .max(6);
-    let _ = writeln!(
-        out,
-        "{:>5}  {:<width$}  {:>8}  {:>8}  {:>10}  {:>10}",
-        "layer", "module", "A cosine", "B cosine", "A subspace", "B subspace"
-    );
-    let row =
-        |out: &mut String, layer: &str, name: &str, a: Option<Measures>, b: Option<Measures>| {
-            let _ = writeln!(
-                out,
-                "{layer:>5}  {name:<width$}  {:>8}  {:>8}  {:>10}  {:>10}",
-                cell(a.map(|m| m.cosine)),
-                cell(b.map(|m| m.cosine)),
-                cell(a.map(|m| m.subspace)),
-                cell(b.map(|m| m.subspace)),
-            );
-        };
-    for m in &report.modules {
-        let layer = m.layer.map_or_else(|| "-".into(), |l| l.to_string());
-        row(&mut out, &layer, &m.short, m.a, m.b);
-    }
-    row(&mut out, "", "mean", report.mean_a, report.mean_b);
-    for note in &report.notes {
-        let _ = writeln!(out, "note: {note}");
-    }
-    out
-}
-
-/// The path the heatmap goes to when none is given: inside the run folder.
-pub fn default_png(run: &Path) -> PathBuf {
-    run.join("ab-similarity.png")
 }

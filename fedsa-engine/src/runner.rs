@@ -7,7 +7,7 @@ use std::thread::JoinHandle;
 
 use fedsa_core::{Config, Event, RunSummary};
 
-use crate::pipeline::{self, RunOptions};
+use crate::execute::{RunOptions, execute};
 
 /// A run in progress: set `stop` to end it between rounds; join for its outcome.
 pub struct RunHandle {
@@ -26,7 +26,7 @@ pub fn spawn_with(config: Config, options: RunOptions, events: Sender<Event>) ->
     let flag = Arc::clone(&stop);
     let join = std::thread::Builder::new()
         .name("federation".into())
-        .spawn(move || pipeline::execute(&config, &options, Box::new(events), &flag))
+        .spawn(move || execute(&config, &options, Box::new(events), &flag))
         .expect("spawning the federation thread");
     RunHandle { stop, join }
 }

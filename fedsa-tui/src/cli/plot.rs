@@ -12,11 +12,11 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::analysis::Measures;
-use crate::analyze::AnalysisReport;
-use crate::compare::RunFigures;
+use fedsa_engine::analysis::Measures;
+use fedsa_engine::analyze::AnalysisReport;
+use fedsa_engine::runs::RunFigures;
 
-const FONT: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
+const FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 
 /// Line colours (Tableau 10): distinct, and readable on white.
 const PALETTE: [RGBColor; 10] = [
@@ -136,7 +136,7 @@ pub fn similarity_heatmap(report: &AnalysisReport, path: &Path) -> Result<()> {
                 report.run,
                 report.strategy,
                 report.adapter,
-                crate::analyze::measured_text(report)
+                fedsa_engine::analyze::measured_text(report)
             ),
             (centre_x.0, 46),
             text_style(16.0, RGBColor(70, 70, 70), HPos::Center, VPos::Top),
@@ -205,8 +205,8 @@ pub fn similarity_heatmap(report: &AnalysisReport, path: &Path) -> Result<()> {
         .map_err(de)?;
         colour_bar(root, left + grid_w + 40, top, body_h)?;
         let update = match report.measured {
-            crate::analyze::Measured::Checkpoint => "learned − initial",
-            crate::analyze::Measured::LocalRound => "over one local round",
+            fedsa_engine::analyze::Measured::Checkpoint => "learned − initial",
+            fedsa_engine::analyze::Measured::LocalRound => "over one local round",
         };
         root.draw(&Text::new(
             format!(
@@ -359,7 +359,7 @@ fn curve_panel(
     runs: &[RunFigures],
     title: &str,
     y_label: &str,
-    value: fn(&crate::compare::RoundPoint) -> Option<f64>,
+    value: fn(&fedsa_engine::runs::RoundPoint) -> Option<f64>,
 ) -> Result<()> {
     let points: Vec<Vec<(f64, f64)>> = runs
         .iter()

@@ -6,6 +6,7 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 use fedsa_core::{EvalMetrics, Event, RunSummary, TaskKind};
+use fedsa_engine::units::{human_bytes, percent_or_dash};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Prints a run's progress from its events.
@@ -119,20 +120,8 @@ fn second_figure(m: &EvalMetrics, task: TaskKind) -> f64 {
     }
 }
 
-/// Bytes as B / KiB / MiB.
-pub fn human_bytes(bytes: u64) -> String {
-    let b = bytes as f64;
-    if b >= 1024.0 * 1024.0 {
-        format!("{:.2} MiB", b / 1024.0 / 1024.0)
-    } else if b >= 1024.0 {
-        format!("{:.1} KiB", b / 1024.0)
-    } else {
-        format!("{bytes} B")
-    }
-}
-
 fn pct(v: Option<f64>) -> String {
-    v.map_or_else(|| "-".into(), |v| format!("{:.2}", v * 100.0))
+    percent_or_dash(v, 2)
 }
 
 /// The summary table: per-client accuracy and F1 (for generation: exact match and the share

@@ -1,0 +1,32 @@
+//! fedsa-engine: everything a front end needs to run and read federations, and nothing that
+//! draws. The command line and the TUI (and, next, a Flower app) are consumers of this crate;
+//! they meet only here.
+//!
+//! - [`prepare`]: a config resolved into a prepared federation (plugins, adapter spec, model,
+//!   data and partition, one trainer per client, the aggregator); writes nothing;
+//! - [`execute`] / [`runner`]: running it, in the caller's thread or its own, reporting
+//!   through the federation's event stream;
+//! - [`run_dir`] and [`checkpoint`]: the run folder's one writer and reader, and checkpoints;
+//! - [`session`] and [`export`]: one client of a finished run opened from its checkpoint, for
+//!   predictions, generation and PEFT export;
+//! - [`analysis`] / [`analyze`]: the A/B similarity across clients; [`runs`]: the model of a
+//!   run that comparisons use;
+//! - [`units`]: byte and percent formatting, once.
+
+pub mod analysis;
+pub mod analyze;
+pub mod checkpoint;
+pub mod decoder;
+pub mod execute;
+pub mod export;
+pub mod plugins;
+pub mod prepare;
+pub mod run_dir;
+pub mod runner;
+pub mod runs;
+pub mod session;
+pub mod units;
+
+pub use execute::{RunOptions, execute};
+pub use prepare::{Prepared, Trainers, load_partition, prepare, resolve_spec};
+pub use runner::{RunHandle, spawn, spawn_with};

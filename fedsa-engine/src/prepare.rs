@@ -1,0 +1,140 @@
+//! From a config to a prepared federation: load plugins, model, tokenizer and data, partition,
+//! and build one trainer per client. Nothing here writes: everything that can fail on bad input
+//! is checked before a run folder is created, so a bad config leaves nothing behind.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use fedsa_adapters::{AdapterSpec, BaseModel, LocalTrainer};
+use fedsa_aggregators::PluginRegistry;
+use fedsa_core::{Aggregator, ClientTrainer, Config};
+use fedsa_data::{ClientSplit, Dataset, PartitionReport, TextTokenizer};
+
+/// One trainer per client, classification or generation alike.
+pub type Trainers = Vec<Box<dyn ClientTrainer>>;
+
+/// Everything a run needs, loaded and checked.
+pub struct Prepared {
+    pub config: Config,
+    pub label_names: Vec<String>,
+    pub report: PartitionReport,
+    pub trainers: Trainers,
+    pub aggregator: Box<dyn Aggregator>,
+}
+
+/// The adapter spec the config asks for: a spec file, a built-in, or an adapter plugin.
+pub fn resolve_spec(config: &Config, registry: &PluginRegistry) -> Result<AdapterSpec> {
+    let a = &config.adapter;
+    if let Some(path) = &a.spec {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("adapter.spec: reading {}", path.display()))?;
+        return Ok(AdapterSpec::from_text(&text, &path.display().to_string())?);
+    }
+    if fedsa_adapters::builtin_kinds().contains(&a.kind.as_str()) {
+        return Ok(AdapterSpec::builtin(&a.kind, a)?);
+    }
+    match registry.adapter_spec(&a.kind) {
+        Some(text) => Ok(AdapterSpec::from_text(
+            &text,
+            &format!("plugin adapter `{}`", a.kind),
+        )?),
+        None => bail!(
+            "adapter.kind: unknown adapter `{}` (built-in: {}; plugins: {})",
+            a.kind,
+            fedsa_adapters::builtin_kinds().join(", "),
+            plugin_adapters(registry).join(", ")
+        ),
+    }
+}
+
+/// Loads the data and partitions it into clients.
+pub fn load_partition(config: &Config) -> Result<(Dataset, Vec<ClientSplit>, PartitionReport)> {
+    let dataset =
+        fedsa_data::load_dataset(&config.data, config.partition.key.as_deref(), config.seed)?;
+    let splits = fedsa_data::partition(
+        &dataset,
+        &config.partition,
+        config.federation.num_clients,
+        config.data.test_fraction,
+        config.seed,
+    )?;
+    let report = PartitionReport::new(&dataset, &splits);
+    Ok((dataset, splits, report))
+}
+
+/// Loads and checks everything a run of `config` needs; writes nothing.
+pub fn prepare(config: &Config) -> Result<Prepared> {
+    let registry = PluginRegistry::discover(&config.plugins)?;
+    let options = toml::to_string(&config.strategy.aggregator_options)?;
+    let aggregator =
+        fedsa_aggregators::build_aggregator(&config.strategy.aggregator, &options, &registry)?;
+    let spec = resolve_spec(config, &registry)?;
+    let device = fedsa_adapters::device(&config.device)?;
+    let (label_names, report, trainers) = if config.task.kind.is_generation() {
+        let decoder = crate::decoder::load_decoder(config, &device)?;
+        let (dataset, splits, report) = load_partition(config)?;
+        let trainers = crate::decoder::trainers(config, &spec, &decoder, &dataset, &splits)?;
+        (dataset.label_names, report, trainers)
+    } else {
+        classification_trainers(config, &spec, &device)?
+    };
+    Ok(Prepared {
+        config: config.clone(),
+        label_names,
+        report,
+        trainers,
+        aggregator,
+    })
+}
+
+/// The encoder, its tokenizer and one classification trainer per client.
+fn classification_trainers(
+    config: &Config,
+    spec: &AdapterSpec,
+    device: &candle_core::Device,
+) -> Result<(Vec<String>, PartitionReport, Trainers)> {
+    if !config.model.path.is_dir() {
+        bail!(
+            "model.path: {} is not a model folder (run scripts/fetch-assets for the bundled one)",
+            config.model.path.display()
+        );
+    }
+    let base = BaseModel::load(&config.model.path, device)?;
+    let tokenizer = TextTokenizer::from_file(
+        &config.model.path.join("tokenizer.json"),
+        config.model.max_length,
+    )?;
+    let (dataset, splits, report) = load_partition(config)?;
+    let num_labels = dataset.label_names.len();
+    let total_rounds = config.federation.rounds;
+    let mut trainers: Trainers = Vec::with_capacity(splits.len());
+    for (k, split) in splits.iter().enumerate() {
+        let encode = |idx: &[usize]| -> Result<Vec<_>> {
+            idx.iter()
+                .map(|&i| Ok(tokenizer.encode(&dataset.examples[i])?))
+                .collect()
+        };
+        trainers.push(Box::new(LocalTrainer::new(
+            k,
+            Arc::clone(&base),
+            spec,
+            &config.adapter,
+            &config.training,
+            num_labels,
+            encode(&split.train)?,
+            encode(&split.test)?,
+            config.seed,
+            total_rounds,
+        )?));
+    }
+    Ok((dataset.label_names.clone(), report, trainers))
+}
+
+/// Adapter names the loaded plugins offer.
+pub fn plugin_adapters(registry: &PluginRegistry) -> Vec<String> {
+    registry
+        .names(fedsa_aggregators::PluginKind::Adapter)
+        .into_iter()
+        .map(str::to_string)
+        .collect()
+}
