@@ -34,7 +34,7 @@ pub use adapter::{AdapterSpec, BUILTIN_KINDS, builtin_kinds};
 pub use config::{EncoderConfig, Family};
 pub use decoder::{
     AnswerFn, DecoderClient, DecoderModel, GenerateOptions, GenerationTrainer, GgufVocab,
-    LlamaConfig, Sampling,
+    LlamaConfig, Sampling, read_gguf_vocab,
 };
 pub use device::device;
 pub use metrics::{accuracy, macro_f1};

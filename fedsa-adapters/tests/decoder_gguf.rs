@@ -13,7 +13,7 @@ use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 use common::max_diff;
 use decoder_common::{model, tiny, tiny_tied};
-use fedsa_adapters::{DecoderModel, GgufVocab, LlamaConfig};
+use fedsa_adapters::{DecoderModel, LlamaConfig, read_gguf_vocab};
 
 /// llama.cpp's `permute` in convert_hf_to_gguf.py: rows `[heads, 2, d/2]` → `[heads, d/2, 2]`.
 fn llama_cpp_permute(w: &Tensor, heads: usize) -> Tensor {
@@ -228,7 +228,7 @@ fn tokenizer_metadata_is_plain_data() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("v.gguf");
     write_gguf(&path, &config, &model(&config), &|_| GgmlDType::F32);
-    let vocab = GgufVocab::read(&path).unwrap();
+    let vocab = read_gguf_vocab(&path).unwrap();
     assert_eq!(vocab.model, "gpt2");
     assert_eq!(vocab.pre.as_deref(), Some("smollm"));
     assert_eq!(vocab.tokens.len(), 128);

@@ -18,7 +18,8 @@ use tokenizers::Tokenizer;
 
 use crate::Example;
 use crate::answer::answer_of;
-use crate::gguf_vocab::{GgufVocab, gguf_tokenizer};
+use crate::gguf_vocab::gguf_tokenizer;
+use fedsa_core::GgufVocab;
 
 /// The placeholder of the prompt in [`PromptTemplate::prompt`].
 pub const PROMPT_PLACEHOLDER: &str = "{prompt}";

@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use fedsa_core::{Error, Result};
+use fedsa_core::{Error, GgufVocab, Result};
 use tokenizers::decoders::byte_level::ByteLevel as ByteLevelDecoder;
 use tokenizers::models::bpe::{BPE, Vocab};
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
@@ -30,26 +30,6 @@ const DIGIT_SPLITTING: [&str; 7] = [
     "exaone",
     "minerva",
 ];
-
-/// Tokenizer data as a GGUF file stores it.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct GgufVocab {
-    /// `tokenizer.ggml.model`: only `gpt2` (byte-level BPE) is supported.
-    pub model: String,
-    /// `tokenizer.ggml.pre`: the pre-tokenizer flavour; `None` means GPT-2's own split.
-    pub pre: Option<String>,
-    /// `tokenizer.ggml.tokens`, in id order.
-    pub tokens: Vec<String>,
-    /// `tokenizer.ggml.merges`, each `"left right"`, in priority order.
-    pub merges: Vec<String>,
-    /// `tokenizer.ggml.token_type`, one per token, or empty when the file has none.
-    pub token_types: Vec<i32>,
-    pub bos_id: Option<u32>,
-    pub eos_id: Option<u32>,
-    pub pad_id: Option<u32>,
-    /// `tokenizer.ggml.add_bos_token`: whether every sequence starts with the BOS token.
-    pub add_bos: bool,
-}
 
 /// Builds the tokenizer `vocab` describes; `source` (the GGUF file) names it in errors.
 pub fn gguf_tokenizer(vocab: &GgufVocab, source: &Path) -> Result<Tokenizer> {

@@ -37,8 +37,9 @@ pub use causal_tokenize::{
     CausalOptions, CausalTokenizer, PROMPT_PLACEHOLDER, PromptTemplate, fit,
 };
 pub use example::{Dataset, Example, LabelMap, label_map_json};
+pub use fedsa_core::GgufVocab;
 pub use generation::{DEFAULT_ARITHMETIC_COUNT, GenerationSource, load_generation};
-pub use gguf_vocab::{GgufVocab, gguf_tokenizer};
+pub use gguf_vocab::gguf_tokenizer;
 pub use partition::{ClientSplit, partition};
 pub use readers::{
     GlueSplit, GlueTask, Gsm8kSpec, InstructionSpec, SINGLE_CATEGORY, load_dataset, load_glue,

@@ -37,18 +37,7 @@ pub fn load_decoder(config: &Config, device: &Device) -> Result<Decoder> {
             );
         }
         let base = DecoderModel::load_gguf(path, device)?;
-        let v = fedsa_adapters::decoder::GgufVocab::read(path)?;
-        let vocab = fedsa_data::GgufVocab {
-            model: v.model,
-            pre: v.pre,
-            tokens: v.tokens,
-            merges: v.merges,
-            token_types: v.token_types,
-            bos_id: v.bos_id,
-            eos_id: v.eos_id,
-            pad_id: v.pad_id,
-            add_bos: v.add_bos,
-        };
+        let vocab = fedsa_adapters::decoder::read_gguf_vocab(path)?;
         let tokenizer = CausalTokenizer::from_gguf_vocab(&vocab, path, &options)?;
         return Ok(Decoder {
             base,

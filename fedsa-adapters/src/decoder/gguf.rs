@@ -12,33 +12,13 @@ use std::sync::Arc;
 use candle_core::quantized::gguf_file::{Content, Value};
 use candle_core::{Device, Tensor};
 
-use fedsa_core::{Error, Result};
+use fedsa_core::{Error, GgufVocab, Result};
 
 use crate::decoder::config::{EosTokens, LlamaConfig};
 use crate::decoder::gguf_scan::{candle_reads, ggml_type_name, tensor_types};
 use crate::decoder::model::DecoderModel;
 use crate::decoder::names::{PREFIX, gguf_name, weight_shapes};
 use crate::model::weights::WeightFile;
-
-/// The tokenizer stored in a GGUF's metadata (`tokenizer.ggml.*`), as plain data.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GgufVocab {
-    /// `tokenizer.ggml.model`: `gpt2` (byte-level BPE), `llama` (SentencePiece), ...
-    pub model: String,
-    /// `tokenizer.ggml.pre`: the pre-tokenizer llama.cpp names (`smollm`, `llama-bpe`, ...).
-    pub pre: Option<String>,
-    /// Token strings by id.
-    pub tokens: Vec<String>,
-    /// BPE merges, `"a b"` each; empty for SentencePiece vocabularies.
-    pub merges: Vec<String>,
-    pub bos_id: Option<u32>,
-    pub eos_id: Option<u32>,
-    pub pad_id: Option<u32>,
-    /// `tokenizer.ggml.token_type` by id (1 normal, 3 control, 4 user-defined); may be empty.
-    pub token_types: Vec<i32>,
-    /// `tokenizer.ggml.add_bos_token`: whether every sequence starts with the BOS token.
-    pub add_bos: bool,
-}
 
 /// An opened GGUF: its parsed header and a reader for tensor data.
 struct Gguf<'p> {
@@ -325,11 +305,9 @@ fn unpermute(w: &Tensor, heads: usize) -> candle_core::Result<Tensor> {
         .reshape((out, inp))
 }
 
-impl GgufVocab {
-    /// The tokenizer metadata of a GGUF file.
-    pub fn read(path: &Path) -> Result<GgufVocab> {
-        Gguf::open(path)?.vocab()
-    }
+/// The tokenizer metadata of a GGUF file.
+pub fn read_gguf_vocab(path: &Path) -> Result<GgufVocab> {
+    Gguf::open(path)?.vocab()
 }
 
 impl DecoderModel {

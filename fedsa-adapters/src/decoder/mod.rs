@@ -16,9 +16,10 @@ mod trainer;
 
 pub use client::{DecoderClient, TokenStats};
 pub use config::{EosTokens, LlamaConfig};
+pub use fedsa_core::GgufVocab;
 pub use forward::{DecoderInput, KvCache};
 pub use generate::GenerateOptions;
-pub use gguf::GgufVocab;
+pub use gguf::read_gguf_vocab;
 pub use model::DecoderModel;
 pub use sampling::{Sampling, argmax, sample_top_p};
 pub use trainer::{AnswerFn, GenerationTrainer};
