@@ -4,7 +4,9 @@
 use fedsa_core::{Aggregator, Error, Result};
 
 use crate::builtin::{self, BUILTIN_AGGREGATORS};
-use crate::registry::{PluginKind, PluginRegistry};
+use crate::plugin::PluginAggregator;
+use crate::registry::PluginRegistry;
+use fedsa_plugin_host::PluginKind;
 
 /// The aggregator `name`, configured by `options_toml` (the TOML text of
 /// `[strategy.aggregator_options]`; plugins receive it verbatim as their config string).
@@ -17,9 +19,9 @@ pub fn build_aggregator(
         return built;
     }
     match registry.get(name) {
-        Some(plugin) if plugin.kind() == PluginKind::Aggregator => {
-            Ok(Box::new(plugin.create_aggregator(options_toml)?))
-        }
+        Some(plugin) if plugin.kind() == PluginKind::Aggregator => Ok(Box::new(
+            PluginAggregator::create(plugin.clone(), options_toml)?,
+        )),
         Some(plugin) => Err(Error::config(
             "strategy",
             "strategy.aggregator",

@@ -1,148 +1,89 @@
-//! Which aggregators and adapters exist: the built-ins plus plugins loaded from the config's
-//! `plugins = [..]` and from the folders in `FEDSA_PLUGIN_PATH`. A plugin named in the config
-//! must load; a library found by searching that fails its checks is skipped and recorded, so one
-//! stray file does not stop every run.
+//! Which aggregators exist: the built-ins plus the aggregator plugins among a run's plugin
+//! libraries (found and checked by fedsa-plugin-host, where adapter plugins are hosted too).
 
 use std::ffi::OsStr;
-use std::fmt;
 use std::path::{Path, PathBuf};
 
-use fedsa_core::{Error, Result};
+use fedsa_core::Result;
 use fedsa_plugin_api::FEDSA_PLUGIN_ABI_VERSION;
+use fedsa_plugin_host::{
+    LoadedPlugin, PluginInfo, PluginKind, PluginLibraries, Reserved, SkippedPlugin,
+};
 
 use crate::builtin::BUILTIN_AGGREGATORS;
-use crate::plugin::LoadedPlugin;
 
-/// The environment variable holding plugin folders, separated like `PATH` (`:` on Unix).
-pub const PLUGIN_PATH_VAR: &str = "FEDSA_PLUGIN_PATH";
-
-/// File extensions searched for in plugin folders.
-pub const PLUGIN_EXTENSIONS: [&str; 3] = ["so", "dylib", "dll"];
-
-/// What a plugin provides.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum PluginKind {
-    Aggregator,
-    Adapter,
+/// A run's plugin libraries, with the built-in aggregators' names reserved.
+#[derive(Debug, Clone)]
+pub struct PluginRegistry {
+    libraries: PluginLibraries,
 }
 
-impl fmt::Display for PluginKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            PluginKind::Aggregator => "aggregator",
-            PluginKind::Adapter => "adapter",
-        })
+impl Default for PluginRegistry {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
-/// One row of `fedsa plugins list`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PluginInfo {
-    pub kind: PluginKind,
-    pub name: String,
-    /// The plugin's ABI version (for built-ins, the one this fedsa loads).
-    pub abi_version: u32,
-    /// The library file; `None` for built-ins.
-    pub path: Option<PathBuf>,
-    pub builtin: bool,
-}
-
-/// A library found in a plugin folder that was not loaded, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SkippedPlugin {
-    pub path: PathBuf,
-    pub reason: String,
-}
-
-/// The loaded plugins, by name.
-#[derive(Debug, Clone, Default)]
-pub struct PluginRegistry {
-    plugins: Vec<LoadedPlugin>,
-    skipped: Vec<SkippedPlugin>,
+fn reserved() -> impl Iterator<Item = Reserved> {
+    BUILTIN_AGGREGATORS.iter().map(|name| Reserved {
+        kind: PluginKind::Aggregator,
+        name,
+    })
 }
 
 impl PluginRegistry {
     /// A registry with no plugins (the built-ins are always available).
     pub fn new() -> Self {
-        Self::default()
+        Self {
+            libraries: PluginLibraries::reserving(reserved()),
+        }
     }
 
     /// Loads every path of the config's `plugins = [..]` (each must load), then every library
     /// in the folders of `FEDSA_PLUGIN_PATH`.
     pub fn discover(config_paths: &[PathBuf]) -> Result<Self> {
-        let search = std::env::var_os(PLUGIN_PATH_VAR);
-        Self::discover_with(config_paths, search.as_deref())
+        Ok(Self {
+            libraries: PluginLibraries::reserving(reserved()).discover(config_paths)?,
+        })
     }
 
     /// [`PluginRegistry::discover`] with the search path given instead of read from the
     /// environment.
     pub fn discover_with(config_paths: &[PathBuf], search_path: Option<&OsStr>) -> Result<Self> {
-        let mut registry = Self::new();
-        for path in config_paths {
-            registry.load(path)?;
-        }
-        for folder in search_path.into_iter().flat_map(std::env::split_paths) {
-            if folder.as_os_str().is_empty() {
-                continue;
-            }
-            for path in libraries_in(&folder, &mut registry.skipped) {
-                if let Err(e) = registry.load(&path) {
-                    registry.skipped.push(SkippedPlugin {
-                        path,
-                        reason: e.to_string(),
-                    });
-                }
-            }
-        }
-        Ok(registry)
+        Ok(Self {
+            libraries: PluginLibraries::reserving(reserved())
+                .discover_with(config_paths, search_path)?,
+        })
     }
 
-    /// Loads the plugin at `path` and registers it. Loading the same file twice is a no-op;
-    /// a name already taken by a built-in or another file is refused.
+    /// Loads the plugin at `path` and registers it (see [`PluginLibraries::load`]).
     pub fn load(&mut self, path: &Path) -> Result<&LoadedPlugin> {
-        if let Some(i) = self.position_of_file(path) {
-            return Ok(&self.plugins[i]);
-        }
-        let plugin = LoadedPlugin::load(path)?;
-        self.add(plugin)
+        self.libraries.load(path)
     }
 
     /// Registers an already loaded plugin, refusing a name clash.
     pub fn add(&mut self, plugin: LoadedPlugin) -> Result<&LoadedPlugin> {
-        let clash = |message: String| Error::Plugin {
-            path: plugin.path().to_path_buf(),
-            message,
-        };
-        if plugin.kind() == PluginKind::Aggregator && BUILTIN_AGGREGATORS.contains(&plugin.name()) {
-            return Err(clash(format!(
-                "`{}` is the name of a built-in aggregator; give the plugin another name",
-                plugin.name()
-            )));
-        }
-        if let Some(other) = self.get(plugin.name()) {
-            return Err(clash(format!(
-                "the name `{}` is already taken by {}",
-                plugin.name(),
-                other.path().display()
-            )));
-        }
-        self.plugins.push(plugin);
-        Ok(self.plugins.last().expect("just pushed"))
+        self.libraries.add(plugin)
+    }
+
+    /// The plugin libraries themselves (adapter plugins included).
+    pub fn libraries(&self) -> &PluginLibraries {
+        &self.libraries
     }
 
     /// The plugin registered as `name`.
     pub fn get(&self, name: &str) -> Option<&LoadedPlugin> {
-        self.plugins.iter().find(|p| p.name() == name)
+        self.libraries.get(name)
     }
 
     /// Loaded plugins, in load order.
     pub fn plugins(&self) -> &[LoadedPlugin] {
-        &self.plugins
+        self.libraries.plugins()
     }
 
     /// Libraries found by searching that did not load, with the reason.
     pub fn skipped(&self) -> &[SkippedPlugin] {
-        &self.skipped
+        self.libraries.skipped()
     }
 
     /// Built-in aggregators, then loaded plugins.
@@ -156,55 +97,17 @@ impl PluginRegistry {
                 path: None,
                 builtin: true,
             })
-            .chain(self.plugins.iter().map(LoadedPlugin::info))
+            .chain(self.plugins().iter().map(LoadedPlugin::info))
             .collect()
     }
 
     /// Names of the loaded plugins of `kind`.
     pub fn names(&self, kind: PluginKind) -> Vec<&str> {
-        self.plugins
-            .iter()
-            .filter(|p| p.kind() == kind)
-            .map(LoadedPlugin::name)
-            .collect()
+        self.libraries.names(kind)
     }
 
-    /// The spec text of adapter plugin `name` (for fedsa-adapters to parse).
+    /// The spec text of adapter plugin `name`.
     pub fn adapter_spec(&self, name: &str) -> Option<String> {
-        self.get(name)
-            .and_then(LoadedPlugin::adapter_spec)
-            .map(str::to_string)
+        self.libraries.adapter_spec(name)
     }
-
-    fn position_of_file(&self, path: &Path) -> Option<usize> {
-        let wanted = std::fs::canonicalize(path).ok()?;
-        self.plugins
-            .iter()
-            .position(|p| std::fs::canonicalize(p.path()).ok().as_ref() == Some(&wanted))
-    }
-}
-
-/// The plugin-looking files in `folder`, sorted by name; an unreadable folder is recorded.
-fn libraries_in(folder: &Path, skipped: &mut Vec<SkippedPlugin>) -> Vec<PathBuf> {
-    let entries = match std::fs::read_dir(folder) {
-        Ok(entries) => entries,
-        Err(e) => {
-            skipped.push(SkippedPlugin {
-                path: folder.to_path_buf(),
-                reason: format!("{PLUGIN_PATH_VAR} folder could not be read: {e}"),
-            });
-            return Vec::new();
-        }
-    };
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.is_file()
-                && p.extension()
-                    .and_then(OsStr::to_str)
-                    .is_some_and(|ext| PLUGIN_EXTENSIONS.contains(&ext))
-        })
-        .collect();
-    paths.sort();
-    paths
 }

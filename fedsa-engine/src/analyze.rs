@@ -195,7 +195,7 @@ fn find_checkpoint(dir: &Path, round: Option<usize>) -> Result<(usize, PathBuf)>
 fn factor_roles(config: &Config, init: &ParamSet) -> BTreeMap<String, Role> {
     let from_spec = PluginRegistry::discover(&config.plugins)
         .ok()
-        .and_then(|registry| crate::prepare::resolve_spec(config, &registry).ok())
+        .and_then(|registry| crate::prepare::resolve_spec(config, registry.libraries()).ok())
         .map(|spec| {
             spec.params
                 .iter()

@@ -9,6 +9,7 @@ use fedsa_adapters::{AdapterSpec, BaseModel, LocalTrainer};
 use fedsa_aggregators::PluginRegistry;
 use fedsa_core::{Aggregator, ClientTrainer, Config};
 use fedsa_data::{ClientSplit, Dataset, PartitionReport, TextTokenizer};
+use fedsa_plugin_host::{PluginKind, PluginLibraries};
 
 /// One trainer per client, classification or generation alike.
 pub type Trainers = Vec<Box<dyn ClientTrainer>>;
@@ -23,7 +24,7 @@ pub struct Prepared {
 }
 
 /// The adapter spec the config asks for: a spec file, a built-in, or an adapter plugin.
-pub fn resolve_spec(config: &Config, registry: &PluginRegistry) -> Result<AdapterSpec> {
+pub fn resolve_spec(config: &Config, libraries: &PluginLibraries) -> Result<AdapterSpec> {
     let a = &config.adapter;
     if let Some(path) = &a.spec {
         let text = std::fs::read_to_string(path)
@@ -33,7 +34,7 @@ pub fn resolve_spec(config: &Config, registry: &PluginRegistry) -> Result<Adapte
     if fedsa_adapters::builtin_kinds().contains(&a.kind.as_str()) {
         return Ok(AdapterSpec::builtin(&a.kind, a)?);
     }
-    match registry.adapter_spec(&a.kind) {
+    match libraries.adapter_spec(&a.kind) {
         Some(text) => Ok(AdapterSpec::from_text(
             &text,
             &format!("plugin adapter `{}`", a.kind),
@@ -42,7 +43,7 @@ pub fn resolve_spec(config: &Config, registry: &PluginRegistry) -> Result<Adapte
             "adapter.kind: unknown adapter `{}` (built-in: {}; plugins: {})",
             a.kind,
             fedsa_adapters::builtin_kinds().join(", "),
-            plugin_adapters(registry).join(", ")
+            plugin_adapters(libraries).join(", ")
         ),
     }
 }
@@ -68,7 +69,7 @@ pub fn prepare(config: &Config) -> Result<Prepared> {
     let options = toml::to_string(&config.strategy.aggregator_options)?;
     let aggregator =
         fedsa_aggregators::build_aggregator(&config.strategy.aggregator, &options, &registry)?;
-    let spec = resolve_spec(config, &registry)?;
+    let spec = resolve_spec(config, registry.libraries())?;
     let device = fedsa_adapters::device(&config.device)?;
     let (label_names, report, trainers) = if config.task.kind.is_generation() {
         let decoder = crate::decoder::load_decoder(config, &device)?;
@@ -131,9 +132,9 @@ fn classification_trainers(
 }
 
 /// Adapter names the loaded plugins offer.
-pub fn plugin_adapters(registry: &PluginRegistry) -> Vec<String> {
-    registry
-        .names(fedsa_aggregators::PluginKind::Adapter)
+pub fn plugin_adapters(libraries: &PluginLibraries) -> Vec<String> {
+    libraries
+        .names(PluginKind::Adapter)
         .into_iter()
         .map(str::to_string)
         .collect()

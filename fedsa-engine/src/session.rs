@@ -76,7 +76,7 @@ pub fn load_client(run: &Path, client: usize) -> Result<ClientSession> {
     )?;
     let labels = RunDir::open(run)?.labels()?;
     let registry = PluginRegistry::discover(&config.plugins)?;
-    let spec = resolve_spec(&config, &registry)?;
+    let spec = resolve_spec(&config, registry.libraries())?;
     let device = fedsa_adapters::device(&config.device)?;
     let base = BaseModel::load(&config.model.path, &device)?;
     let family = EncoderConfig::load(&config.model.path.join("config.json"))?.family()?;
@@ -168,7 +168,7 @@ pub struct GenerationSession {
 pub fn load_generation_client(run: &Path, client: usize) -> Result<GenerationSession> {
     let (config, ckpt) = open_checkpoint(run, client, TaskKind::Generation, "fedsa predict")?;
     let registry = PluginRegistry::discover(&config.plugins)?;
-    let spec = resolve_spec(&config, &registry)?;
+    let spec = resolve_spec(&config, registry.libraries())?;
     let device = fedsa_adapters::device(&config.device)?;
     let decoder = load_decoder(&config, &device)?;
     // The trainer is used for inference only; it needs one example to exist, never to train.

@@ -10,9 +10,8 @@ use fedsa_core::{Aggregator, ClientFailure, ClientUpdate, Error, ParamSet, Resul
 use fedsa_plugin_api::abi::AggregatorVTable;
 use fedsa_plugin_api::{STATUS_ERROR, STATUS_OK, STATUS_PANIC};
 
-use super::ffi::{read_grown, read_text};
-use super::loader::LoadedPlugin;
 use crate::builtin::client_values;
+use fedsa_plugin_host::{LoadedPlugin, read_grown, read_text};
 
 /// The checkpoint tensor that carries a plugin's state bytes, one byte per `f32` value (exact,
 /// and safe for any checkpoint format that stores `f32`).

@@ -14,9 +14,8 @@ use fedsa_plugin_api::{
 };
 use libloading::Library;
 
-use super::aggregator::PluginAggregator;
-use super::ffi::read_grown;
-use crate::registry::{PluginInfo, PluginKind};
+use crate::ffi::read_grown;
+use crate::libraries::{PluginInfo, PluginKind};
 
 /// Longest accepted plugin name.
 const MAX_NAME_LEN: usize = 64;
@@ -33,7 +32,8 @@ pub struct LoadedPlugin {
     spec: Option<String>,
 }
 
-fn refuse(path: &Path, message: impl Into<String>) -> Error {
+/// A refusal of the plugin at `path`.
+pub fn refuse(path: &Path, message: impl Into<String>) -> Error {
     Error::Plugin {
         path: path.to_path_buf(),
         message: message.into(),
@@ -106,21 +106,8 @@ impl LoadedPlugin {
         }
     }
 
-    /// A new aggregator instance configured by `config` (the options TOML).
-    pub fn create_aggregator(&self, config: &str) -> Result<PluginAggregator> {
-        if self.kind != PluginKind::Aggregator {
-            return Err(refuse(
-                &self.path,
-                format!(
-                    "`{}` is an {} plugin, not an aggregator",
-                    self.name, self.kind
-                ),
-            ));
-        }
-        PluginAggregator::create(self.clone(), config)
-    }
-
-    pub(crate) fn descriptor(&self) -> &'static PluginDescriptor {
+    /// The checked function table, for the crate that drives this kind of plugin.
+    pub fn descriptor(&self) -> &'static PluginDescriptor {
         self.descriptor
     }
 

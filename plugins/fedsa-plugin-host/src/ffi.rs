@@ -8,7 +8,7 @@ const FIRST_TRY: usize = 1024;
 
 /// Calls `fill(buf, cap)`, which returns the full length of its output, growing the buffer
 /// once when the first try was too small. `fill` must produce the same output both times.
-pub(crate) fn read_grown(
+pub fn read_grown(
     mut fill: impl FnMut(*mut u8, usize) -> usize,
 ) -> Result<Vec<u8>, TryReserveError> {
     let mut buf = vec![0u8; FIRST_TRY];
@@ -25,7 +25,7 @@ pub(crate) fn read_grown(
 }
 
 /// Text from a plugin, tolerating invalid UTF-8 (it is only ever shown to a person).
-pub(crate) fn read_text(fill: impl FnMut(*mut u8, usize) -> usize) -> String {
+pub fn read_text(fill: impl FnMut(*mut u8, usize) -> usize) -> String {
     match read_grown(fill) {
         Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
         Err(_) => "(the plugin reported an error text too large to read)".to_string(),
