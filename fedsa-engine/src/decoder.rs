@@ -8,7 +8,7 @@ use anyhow::{Result, bail};
 use candle_core::Device;
 use fedsa_adapters::AdapterSpec;
 use fedsa_adapters::decoder::{DecoderModel, GenerationTrainer};
-use fedsa_core::{Config, EncodedSequence};
+use fedsa_core::{ClientTrainer, Config, EncodedSequence};
 use fedsa_data::{CausalOptions, CausalTokenizer, ClientSplit, Dataset, answer_of};
 
 /// A decoder and the tokenizer that goes with it.
@@ -85,8 +85,8 @@ pub fn trainers(
     decoder: &Decoder,
     dataset: &Dataset,
     splits: &[ClientSplit],
-) -> Result<crate::prepare::Trainers> {
-    let mut out: crate::prepare::Trainers = Vec::with_capacity(splits.len());
+) -> Result<Vec<Box<dyn ClientTrainer>>> {
+    let mut out: Vec<Box<dyn ClientTrainer>> = Vec::with_capacity(splits.len());
     for (k, split) in splits.iter().enumerate() {
         let encode = |idx: &[usize]| -> Result<Vec<EncodedSequence>> {
             idx.iter()

@@ -5,11 +5,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use fedsa_core::Config;
+use fedsa_core::{Config, Event};
 use fedsa_engine::analyze::AnalysisReport;
 use fedsa_engine::runs::RunHistory;
 
-use super::events::{Log, RunState, RunStatus};
+use super::events::{Log, RunState, RunStatus, fold_event};
 use super::form::Form;
 use super::preview::{ClientsPreview, Preview};
 
@@ -224,4 +224,14 @@ impl App {
             Err(e) => Preview::Failed(e),
         };
     }
+}
+
+/// Folds one federation event into the app: the run state and the log, and a finished run
+/// makes the Compare screen look for run folders again.
+pub fn apply_event(app: &mut App, event: &Event) {
+    if matches!(event, Event::RunFinished { .. }) {
+        // The run folder is complete now: entering Compare reloads the output folder.
+        app.compare.searched = false;
+    }
+    fold_event(&mut app.run, &mut app.log, event);
 }

@@ -1,12 +1,10 @@
 //! The training dashboard's data, built only from the federation's event stream: progress, the
-//! per-round history, each client's latest figures, byte totals and the log. `apply_event` is a
+//! per-round history, each client's latest figures, byte totals and the log. `fold_event` is a
 //! pure function of the state and one event.
 
 use std::collections::VecDeque;
 
 use fedsa_core::{ClientRoundRecord, EvalMetrics, Event, RoundRecord, RunSummary};
-
-use super::app::App;
 
 /// Log lines kept; older ones scroll away.
 const LOG_CAPACITY: usize = 1000;
@@ -194,10 +192,8 @@ fn percent_or_dash(v: Option<f64>) -> String {
     v.map_or_else(|| "-".into(), |v| format!("{}%", percent(v)))
 }
 
-/// Folds one federation event into the app's run state and log.
-pub fn apply_event(app: &mut App, event: &Event) {
-    let run = &mut app.run;
-    let log = &mut app.log;
+/// Folds one federation event into the run state and the log.
+pub fn fold_event(run: &mut RunState, log: &mut Log, event: &Event) {
     match event {
         Event::RunStarted {
             num_clients,
@@ -282,8 +278,6 @@ pub fn apply_event(app: &mut App, event: &Event) {
         }
         Event::Log { message } => log.push(message.clone()),
         Event::RunFinished { summary } => {
-            // The run folder is complete now: entering Compare reloads the output folder.
-            app.compare.searched = false;
             run.status = RunStatus::Finished;
             run.current_round = None;
             log.push(format!(

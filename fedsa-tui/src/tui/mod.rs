@@ -25,9 +25,9 @@ use fedsa_engine::analyze::{AnalysisReport, Mode, analyze_run};
 use fedsa_engine::runs::{RunHistory, load_run};
 use ratatui::crossterm::event as term;
 
-pub use app::{Action, App, Compare, Notice, Screen, SimilarityView};
+pub use app::{Action, App, Compare, Notice, Screen, SimilarityView, apply_event};
 pub use draw::draw;
-pub use events::{ClientRow, ClientStatus, Log, RunState, RunStatus, apply_event};
+pub use events::{ClientRow, ClientStatus, Log, RunState, RunStatus};
 pub use fields::{FIELDS, FieldSpec};
 pub use form::Form;
 pub use keys::handle_key;

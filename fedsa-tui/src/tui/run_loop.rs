@@ -15,9 +15,8 @@ use ratatui::backend::Backend;
 use ratatui::crossterm::event::KeyEvent;
 
 use super::TuiEnv;
-use super::app::{Action, App};
+use super::app::{Action, App, apply_event};
 use super::draw::draw;
-use super::events::apply_event;
 use super::keys::handle_key;
 use fedsa_engine::RunHandle;
 use fedsa_engine::runs::find_runs;

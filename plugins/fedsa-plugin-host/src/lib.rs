@@ -5,12 +5,11 @@
 //! Libraries are never unloaded.
 
 mod ffi;
+mod kind;
 mod libraries;
 mod loader;
 
 pub use ffi::{read_grown, read_text};
-pub use libraries::{
-    PLUGIN_EXTENSIONS, PLUGIN_PATH_VAR, PluginInfo, PluginKind, PluginLibraries, Reserved,
-    SkippedPlugin,
-};
+pub use kind::{PluginInfo, PluginKind};
+pub use libraries::{PLUGIN_EXTENSIONS, PLUGIN_PATH_VAR, PluginLibraries, Reserved, SkippedPlugin};
 pub use loader::{LoadedPlugin, refuse};

@@ -4,11 +4,11 @@
 //! stop every run. Names the caller reserves (its built-ins) cannot be taken by a plugin.
 
 use std::ffi::OsStr;
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use fedsa_core::{Error, Result};
 
+use crate::kind::PluginKind;
 use crate::loader::LoadedPlugin;
 
 /// The environment variable holding plugin folders, separated like `PATH` (`:` on Unix).
@@ -16,34 +16,6 @@ pub const PLUGIN_PATH_VAR: &str = "FEDSA_PLUGIN_PATH";
 
 /// File extensions searched for in plugin folders.
 pub const PLUGIN_EXTENSIONS: [&str; 3] = ["so", "dylib", "dll"];
-
-/// What a plugin provides.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum PluginKind {
-    Aggregator,
-    Adapter,
-}
-
-impl fmt::Display for PluginKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            PluginKind::Aggregator => "aggregator",
-            PluginKind::Adapter => "adapter",
-        })
-    }
-}
-
-/// One row of `fedsa plugins list`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PluginInfo {
-    pub kind: PluginKind,
-    pub name: String,
-    /// The plugin's ABI version (for built-ins, the one this fedsa loads).
-    pub abi_version: u32,
-    /// The library file; `None` for built-ins.
-    pub path: Option<PathBuf>,
-    pub builtin: bool,
-}
 
 /// A library found in a plugin folder that was not loaded, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,7 +15,7 @@ use fedsa_plugin_api::{
 use libloading::Library;
 
 use crate::ffi::read_grown;
-use crate::libraries::{PluginInfo, PluginKind};
+use crate::kind::{PluginInfo, PluginKind};
 
 /// Longest accepted plugin name.
 const MAX_NAME_LEN: usize = 64;
