@@ -37,15 +37,25 @@ pub fn build_aggregator(
                 "strategy",
                 "strategy.aggregator",
                 format!(
-                    "unknown aggregator `{name}`; built-in: {}; plugins: {}",
+                    "unknown aggregator `{name}`; built-in: {}; plugins: {}{}",
                     BUILTIN_AGGREGATORS.join(", "),
                     if plugins.is_empty() {
                         "none loaded (list libraries in `plugins = [..]` or folders in FEDSA_PLUGIN_PATH)".to_string()
                     } else {
                         plugins.join(", ")
-                    }
+                    },
+                    skipped_text(registry)
                 ),
             ))
         }
     }
+}
+
+/// The libraries that were found but skipped, for an error that would otherwise hide them.
+fn skipped_text(registry: &PluginRegistry) -> String {
+    registry
+        .skipped()
+        .iter()
+        .map(|s| format!("; skipped {}: {}", s.path.display(), s.reason))
+        .collect()
 }

@@ -143,6 +143,10 @@ pub struct FederationConfig {
     pub rounds: usize,
     #[serde(default)]
     pub failure_rate: f64,
+    /// The run counts as failed (a non-zero exit) when more than this fraction of the sampled
+    /// client-rounds failed; unset, only a run in which no client ever succeeded does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_failure_rate: Option<f64>,
     #[serde(default = "one")]
     pub eval_every: usize,
     /// Write a checkpoint every this many rounds (0: never).
@@ -345,6 +349,7 @@ impl Default for FederationConfig {
             clients_per_round: default_num_clients(),
             rounds: default_rounds(),
             failure_rate: 0.0,
+            max_failure_rate: None,
             eval_every: 1,
             checkpoint_every: 1,
         }
@@ -551,6 +556,14 @@ impl Config {
             return bad(
                 "federation.failure_rate",
                 format!("must be in [0, 1), got {}", f.failure_rate),
+            );
+        }
+        if let Some(rate) = f.max_failure_rate
+            && !(0.0..=1.0).contains(&rate)
+        {
+            return bad(
+                "federation.max_failure_rate",
+                format!("must be in [0, 1], got {rate}"),
             );
         }
         if f.eval_every == 0 {

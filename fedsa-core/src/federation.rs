@@ -250,6 +250,7 @@ impl Federation {
             total_bytes_up: self.history.iter().map(|r| r.bytes_up).sum(),
             failures: self.history.iter().map(|r| r.failed.len()).sum(),
             seconds,
+            failed: None,
         }
     }
 

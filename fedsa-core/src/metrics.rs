@@ -61,6 +61,10 @@ pub struct RunSummary {
     pub total_bytes_up: u64,
     pub failures: usize,
     pub seconds: f64,
+    /// Why the run counts as failed, when it does (see the README's exit codes); absent in
+    /// a run that succeeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<String>,
 }
 
 /// Plain mean of the present values, `None` when there are none.

@@ -80,6 +80,11 @@ impl TextTokenizer {
         })
     }
 
+    /// The number of token ids this tokenizer can produce (added tokens included).
+    pub fn vocab_size(&self) -> usize {
+        self.tokenizer.get_vocab_size(true)
+    }
+
     /// The id that pads a batch ([`fedsa_core::Batch::pad`]).
     pub fn pad_id(&self) -> u32 {
         self.pad_id

@@ -22,7 +22,7 @@ use fedsa_core::{Config, ParamSet, Role};
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::{self, Measures, ModuleRow, TensorSimilarity};
-use crate::checkpoint;
+use crate::checkpoint::{self, Checkpoint};
 use crate::run_dir::{RunDir, run_name};
 
 /// Where the clients' learned factors come from (see the module docs).
@@ -69,8 +69,9 @@ pub struct AnalysisReport {
 pub fn analyze_run(run: &Path, round: Option<usize>, mode: Mode) -> Result<AnalysisReport> {
     let dir = RunDir::open(run)?;
     let config = dir.config()?;
-    let (round, ckpt) = find_checkpoint(&dir.checkpoints(), round)
+    let ckpt = find_checkpoint(&dir.checkpoints(), round)
         .with_context(|| format!("analysing {}", run.display()))?;
+    let round = ckpt.round();
     let init_path = run.join("init.safetensors");
     if !init_path.is_file() {
         bail!(
@@ -112,20 +113,19 @@ pub fn analyze_run(run: &Path, round: Option<usize>, mode: Mode) -> Result<Analy
         Measured::Checkpoint => {
             let clients = (0..n)
                 .map(|k| {
-                    let file = ckpt.join(format!("client-{k}.safetensors"));
                     // Names starting with `__` are optimizer moments and RNG state.
-                    Ok(load_params(&file)?.filter(|name| !name.starts_with("__")))
+                    Ok(ckpt.client(k)?.filter(|name| !name.starts_with("__")))
                 })
                 .collect::<Result<Vec<ParamSet>>>()?;
             analysis::similarities(&roles, &init, &clients)
         }
         Measured::LocalRound => {
-            let (starts, ends) = local_round(&config, &ckpt, round)?;
+            let (starts, ends) = local_round(&config, &ckpt)?;
             let starts: Vec<&ParamSet> = starts.iter().collect();
             analysis::similarities_from(&roles, &starts, &ends)
         }
     }
-    .with_context(|| format!("comparing the clients of {}", ckpt.display()))?;
+    .with_context(|| format!("comparing the clients of {}", ckpt.path().display()))?;
     let modules = analysis::by_module(&tensors);
     Ok(AnalysisReport {
         run: run_name(run),
@@ -145,11 +145,8 @@ pub fn analyze_run(run: &Path, round: Option<usize>, mode: Mode) -> Result<Analy
 
 /// Every client's factors before and after one more local round from the checkpoint `ckpt`
 /// (taken after round `round`). Loads the run's model and data; writes nothing.
-fn local_round(
-    config: &Config,
-    ckpt: &Path,
-    round: usize,
-) -> Result<(Vec<ParamSet>, Vec<ParamSet>)> {
+fn local_round(config: &Config, ckpt: &Checkpoint) -> Result<(Vec<ParamSet>, Vec<ParamSet>)> {
+    let round = ckpt.round();
     let strategy = config.strategy("config.toml")?;
     let mut prepared = crate::prepare::prepare(config)
         .context("loading the run's model and data to train one local round")?;
@@ -157,11 +154,10 @@ fn local_round(
     let train_round = (round + 1).min(config.federation.rounds.max(1));
     let (mut starts, mut ends) = (Vec::new(), Vec::new());
     for (k, trainer) in prepared.trainers.iter_mut().enumerate() {
-        let file = ckpt.join(format!("client-{k}.safetensors"));
         trainer.configure(&strategy)?;
         trainer
-            .load_state(&load_params(&file)?)
-            .with_context(|| format!("restoring {}", file.display()))?;
+            .load_state(&ckpt.client(k)?)
+            .with_context(|| format!("restoring client {k} of {}", ckpt.path().display()))?;
         let names: Vec<String> = trainer.roles().into_keys().collect();
         starts.push(trainer.params(&names)?);
         trainer
@@ -172,22 +168,22 @@ fn local_round(
     Ok((starts, ends))
 }
 
-fn find_checkpoint(dir: &Path, round: Option<usize>) -> Result<(usize, PathBuf)> {
-    match round {
+fn find_checkpoint(dir: &Path, round: Option<usize>) -> Result<Checkpoint> {
+    let (round, path) = match round {
         Some(r) => {
             let path = dir.join(format!("round-{r}"));
-            if path.is_dir() {
-                Ok((r, path))
-            } else {
+            if !path.is_dir() {
                 bail!(
                     "--round {r}: no checkpoint {} (only the last few are kept)",
                     path.display()
-                )
+                );
             }
+            (r, path)
         }
         None => checkpoint::latest(dir)?
-            .with_context(|| format!("no complete checkpoint under {}", dir.display())),
-    }
+            .with_context(|| format!("no complete checkpoint under {}", dir.display()))?,
+    };
+    Checkpoint::open(&path, round, false)
 }
 
 /// The A and B tensors of `init`, with their roles: from the run's adapter spec when it can be

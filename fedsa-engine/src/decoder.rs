@@ -11,6 +11,8 @@ use fedsa_adapters::decoder::{DecoderModel, GenerationTrainer};
 use fedsa_core::{ClientTrainer, Config, EncodedSequence};
 use fedsa_data::{CausalOptions, CausalTokenizer, ClientSplit, Dataset, answer_of};
 
+use crate::limits::{check_positions, check_vocabulary};
+
 /// A decoder and the tokenizer that goes with it.
 pub struct Decoder {
     pub base: Arc<DecoderModel>,
@@ -39,6 +41,7 @@ pub fn load_decoder(config: &Config, device: &Device) -> Result<Decoder> {
         let base = DecoderModel::load_gguf(path, device)?;
         let vocab = fedsa_adapters::decoder::read_gguf_vocab(path)?;
         let tokenizer = CausalTokenizer::from_gguf_vocab(&vocab, path, &options)?;
+        check_decoder_limits(config, &base, &tokenizer, path)?;
         return Ok(Decoder {
             base,
             tokenizer: Arc::new(tokenizer),
@@ -66,6 +69,7 @@ pub fn load_decoder(config: &Config, device: &Device) -> Result<Decoder> {
         };
         tokenizer = CausalTokenizer::from_file(&file, &options)?;
     }
+    check_decoder_limits(config, &base, &tokenizer, &path.join("config.json"))?;
     Ok(Decoder {
         base,
         tokenizer: Arc::new(tokenizer),
@@ -108,4 +112,21 @@ pub fn trainers(
         )?));
     }
     Ok(out)
+}
+
+/// The decoder's positions and embeddings against the config and the tokenizer (see
+/// [`crate::prepare`]'s encoder check); `file` names where the model's numbers come from.
+fn check_decoder_limits(
+    config: &Config,
+    base: &DecoderModel,
+    tokenizer: &CausalTokenizer,
+    file: &Path,
+) -> Result<()> {
+    let model = base.config();
+    check_positions(config.model.max_length, model.max_position_embeddings, file)?;
+    check_vocabulary(
+        tokenizer.tokenizer().get_vocab_size(true),
+        model.vocab_size,
+        file,
+    )
 }

@@ -1,15 +1,19 @@
 //! Executing a prepared federation: the round loop with metrics and checkpoints written into
-//! the run folder after every round, starting anew or resuming the last complete checkpoint.
+//! the run folder after every round, starting anew or resuming the last complete checkpoint,
+//! and the verdict on the finished run ([`crate::verdict`]): a run that counts as failed
+//! returns a [`FailedRun`] error after its summary is written.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result, bail};
 use fedsa_core::{ClientRoundRecord, Config, Event, EventSink, Federation, RunSummary};
+use fedsa_data::PartitionReport;
 
-use crate::checkpoint;
+use crate::checkpoint::{self, Checkpoint};
 use crate::prepare::{Prepared, prepare};
 use crate::run_dir::RunDir;
+use crate::verdict::{self, FailedRun};
 
 /// Options of one execution.
 #[derive(Debug, Clone, Default)]
@@ -40,6 +44,7 @@ pub fn execute(
         report,
         trainers,
         aggregator,
+        skipped_plugins,
     } = prepared;
     let clients = trainers;
 
@@ -61,40 +66,37 @@ pub fn execute(
         sink,
     )?;
 
-    let mut run_dir = if options.resume {
-        let ckpt_dir = RunDir::path_for(&config).join("checkpoints");
-        match checkpoint::latest(&ckpt_dir)? {
-            Some((round, path)) => {
-                let saved = RunDir::open(&RunDir::path_for(&config))?.config()?;
-                if saved != config {
-                    bail!(
-                        "--resume: {} was started with a different config; resume with the same settings",
-                        RunDir::path_for(&config).display()
-                    );
-                }
-                checkpoint::restore(&path, &mut fed)?;
-                fed.emit(Event::Log {
-                    message: format!("resumed from {} (round {round})", path.display()),
-                });
-                RunDir::open_for_resume(&config, round)?
-            }
-            None => bail!(
-                "--resume: no complete checkpoint under {}",
-                ckpt_dir.display()
+    for skipped in &skipped_plugins {
+        fed.emit(Event::Log {
+            message: format!(
+                "plugin skipped: {}: {}",
+                skipped.path.display(),
+                skipped.reason
             ),
-        }
+        });
+    }
+    let mut base_seconds = 0.0;
+    let mut run_dir = if options.resume {
+        let (dir, seconds) = reopen(&config, &mut fed, &label_names, &report)?;
+        base_seconds = seconds;
+        dir
     } else {
+        let unfinished = RunDir::unfinished_at(&RunDir::path_for(&config));
         let dir = RunDir::create(&mut config)?;
+        if let Some(previous) = unfinished {
+            fed.emit(Event::Log {
+                message: format!(
+                    "note: {} holds an unfinished run (`fedsa run CONFIG --resume` continues it); \
+                     this run goes to {}",
+                    previous.display(),
+                    dir.root().display()
+                ),
+            });
+        }
         fed.emit(Event::Log {
             message: format!("run folder: {}", dir.root().display()),
         });
-        dir.write_json("labels.json", &label_names)?;
-        dir.write_json("partition.json", &report)?;
-        // Every client starts from the same seeded init; keep it so analyses can measure what
-        // each client learned (its update), not where it started.
-        let names: Vec<String> = fed.roles().into_keys().collect();
-        let init = fed.clients()[0].params(&names)?;
-        fedsa_core::io::save_params(&dir.root().join("init.safetensors"), &init)?;
+        write_start(&dir, &fed, &label_names, &report)?;
         dir
     };
 
@@ -106,7 +108,8 @@ pub fn execute(
             .record_round(record, &clients)
             .map_err(|e| fedsa_core::Error::external("writing metrics", e))?;
         if every > 0 && (record.round % every == 0 || record.round == fed.settings().rounds) {
-            let path = checkpoint::save(&run_dir.checkpoints(), fed)
+            let seconds = base_seconds + started.elapsed().as_secs_f64();
+            let path = checkpoint::save(&run_dir.checkpoints(), fed, seconds)
                 .map_err(|e| fedsa_core::Error::external("writing a checkpoint", e))?;
             fed.emit(Event::CheckpointWritten {
                 round: record.round,
@@ -116,7 +119,97 @@ pub fn execute(
         Ok(())
     });
     let mut summary = result.with_context(|| format!("run {}", run_dir.root().display()))?;
-    summary.seconds = started.elapsed().as_secs_f64();
+    summary.seconds = base_seconds + started.elapsed().as_secs_f64();
+    let shares = !fed.shared_names().is_empty();
+    summary.failed = verdict::judge(
+        &summary,
+        fed.history(),
+        shares,
+        config.federation.max_failure_rate,
+    );
     run_dir.write_summary(&summary)?;
+    if let Some(reason) = &summary.failed {
+        let failed = FailedRun {
+            reason: reason.clone(),
+            summary: summary.clone(),
+            run_dir: run_dir.root().to_path_buf(),
+        };
+        fed.emit(Event::RunFailed {
+            error: failed.to_string(),
+        });
+        return Err(failed.into());
+    }
     Ok(summary)
+}
+
+/// The files a new run writes before its first round: labels, partition, and the clients'
+/// common initial adapter.
+fn write_start(
+    dir: &RunDir,
+    fed: &Federation,
+    label_names: &[String],
+    report: &PartitionReport,
+) -> Result<()> {
+    dir.write_json("labels.json", &label_names)?;
+    dir.write_json("partition.json", report)?;
+    // Every client starts from the same seeded init; keep it so analyses can measure what
+    // each client learned (its update), not where it started.
+    let names: Vec<String> = fed.roles().into_keys().collect();
+    let init = fed.clients()[0].params(&names)?;
+    fedsa_core::io::save_params(&dir.root().join("init.safetensors"), &init)?;
+    Ok(())
+}
+
+/// `--resume`: the run folder of `config` continued from its last complete checkpoint, or,
+/// when it was stopped before its first checkpoint, started again in the same folder. Returns
+/// the folder and the run's wall time so far. Everything that must be written is tried before
+/// any training, so a read-only folder fails now, not after a round.
+fn reopen(
+    config: &Config,
+    fed: &mut Federation,
+    label_names: &[String],
+    report: &PartitionReport,
+) -> Result<(RunDir, f64)> {
+    let root = RunDir::path_for(config);
+    if !root.join("config.toml").is_file() {
+        bail!(
+            "--resume: {} holds no run to continue; run without --resume to start it",
+            root.display()
+        );
+    }
+    let saved = RunDir::open(&root)?.config()?;
+    if saved != *config {
+        bail!(
+            "--resume: {} was started with a different config; resume with the same settings",
+            root.display()
+        );
+    }
+    let ckpt_dir = root.join("checkpoints");
+    let (dir, seconds) = match checkpoint::latest(&ckpt_dir)? {
+        Some((round, path)) => {
+            let ckpt = Checkpoint::open(&path, round, true)
+                .with_context(|| format!("--resume: checking {}", path.display()))?;
+            checkpoint::restore(&ckpt, fed)?;
+            fed.emit(Event::Log {
+                message: format!("resumed from {} (round {round})", path.display()),
+            });
+            (RunDir::open_for_resume(config, round)?, ckpt.seconds())
+        }
+        None => {
+            fed.emit(Event::Log {
+                message: format!(
+                    "no checkpoint in {} yet: starting from round 1 in the same folder",
+                    root.display()
+                ),
+            });
+            let dir = RunDir::open_for_resume(config, 0)?;
+            write_start(&dir, fed, label_names, report)?;
+            (dir, 0.0)
+        }
+    };
+    dir.rewrite_metrics()
+        .with_context(|| format!("--resume: {} cannot be written", root.display()))?;
+    dir.check_writable(&ckpt_dir)
+        .with_context(|| format!("--resume: {} cannot be written", ckpt_dir.display()))?;
+    Ok((dir, seconds))
 }

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use fedsa_adapters::peft::{PeftSource, peft_adapter};
 use fedsa_core::ClientTrainer;
 use fedsa_core::io::{save_params, write_atomic};
@@ -18,8 +18,16 @@ pub struct Exported {
     pub checkpoint: PathBuf,
 }
 
-/// Writes client `client` of the run in `run` into `out` in PEFT's layout.
-pub fn export(run: &Path, client: usize, out: &Path) -> Result<Exported> {
+/// Writes client `client` of the run in `run` into `out` in PEFT's layout. A folder that
+/// already holds files is refused unless `force` (then the export's files replace theirs).
+pub fn export(run: &Path, client: usize, out: &Path, force: bool) -> Result<Exported> {
+    if !force && holds_files(out)? {
+        bail!(
+            "export: {} is not empty; export into a new or empty folder, or pass --force to \
+             overwrite the files there",
+            out.display()
+        );
+    }
     let session = load_client(run, client)?;
     let names: Vec<String> = session.trainer.roles().into_keys().collect();
     let params = session.trainer.params(&names)?;
@@ -44,4 +52,14 @@ pub fn export(run: &Path, client: usize, out: &Path) -> Result<Exported> {
         tensors: peft.tensors.len(),
         checkpoint: session.checkpoint,
     })
+}
+
+/// Whether `dir` exists and holds anything (a file where the folder should be counts).
+fn holds_files(dir: &Path) -> Result<bool> {
+    match std::fs::read_dir(dir) {
+        Ok(mut entries) => Ok(entries.next().is_some()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(_) if dir.exists() => Ok(true),
+        Err(e) => Err(e).with_context(|| format!("reading {}", dir.display())),
+    }
 }

@@ -11,6 +11,7 @@
 //!   predictions, generation and PEFT export;
 //! - [`analysis`] / [`analyze`]: the A/B similarity across clients; [`runs`]: the model of a
 //!   run that comparisons use;
+//! - [`verdict`]: whether a finished run counts as a success;
 //! - [`units`]: byte and percent formatting, once.
 
 pub mod analysis;
@@ -19,6 +20,7 @@ pub mod checkpoint;
 pub mod decoder;
 pub mod execute;
 pub mod export;
+pub mod limits;
 pub mod plugins;
 pub mod prepare;
 pub mod run_dir;
@@ -26,7 +28,9 @@ pub mod runner;
 pub mod runs;
 pub mod session;
 pub mod units;
+pub mod verdict;
 
 pub use execute::{RunOptions, execute};
 pub use prepare::{Prepared, Trainers, load_partition, prepare, resolve_spec};
 pub use runner::{RunHandle, spawn, spawn_with};
+pub use verdict::FailedRun;

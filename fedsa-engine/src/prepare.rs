@@ -5,11 +5,13 @@
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use fedsa_adapters::{AdapterSpec, BaseModel, LocalTrainer};
+use fedsa_adapters::{AdapterSpec, BaseModel, EncoderConfig, Family, LocalTrainer};
 use fedsa_aggregators::PluginRegistry;
 use fedsa_core::{Aggregator, ClientTrainer, Config};
 use fedsa_data::{ClientSplit, Dataset, PartitionReport, TextTokenizer};
-use fedsa_plugin_host::{PluginKind, PluginLibraries};
+use fedsa_plugin_host::{PluginKind, PluginLibraries, SkippedPlugin};
+
+use crate::limits::{check_positions, check_vocabulary};
 
 /// One trainer per client, classification or generation alike.
 pub type Trainers = Vec<Box<dyn ClientTrainer>>;
@@ -21,6 +23,8 @@ pub struct Prepared {
     pub report: PartitionReport,
     pub trainers: Trainers,
     pub aggregator: Box<dyn Aggregator>,
+    /// Plugin libraries found by searching `FEDSA_PLUGIN_PATH` that did not load, and why.
+    pub skipped_plugins: Vec<SkippedPlugin>,
 }
 
 /// The adapter spec the config asks for: a spec file, a built-in, or an adapter plugin.
@@ -85,6 +89,7 @@ pub fn prepare(config: &Config) -> Result<Prepared> {
         report,
         trainers,
         aggregator,
+        skipped_plugins: registry.skipped().to_vec(),
     })
 }
 
@@ -105,6 +110,7 @@ fn classification_trainers(
         &config.model.path.join("tokenizer.json"),
         config.model.max_length,
     )?;
+    check_encoder_limits(config, base.config(), &tokenizer)?;
     let (dataset, splits, report) = load_partition(config)?;
     let num_labels = dataset.label_names.len();
     let total_rounds = config.federation.rounds;
@@ -138,4 +144,26 @@ pub fn plugin_adapters(libraries: &PluginLibraries) -> Vec<String> {
         .into_iter()
         .map(str::to_string)
         .collect()
+}
+
+/// The model's own limits against the config, before any example is encoded: texts longer
+/// than the model's positions, or token ids past its embeddings, would otherwise fail only
+/// when such a batch comes up, one client at a time.
+fn check_encoder_limits(
+    config: &Config,
+    model: &EncoderConfig,
+    tokenizer: &TextTokenizer,
+) -> Result<()> {
+    let file = config.model.path.join("config.json");
+    // RoBERTa numbers positions from padding_idx + 1 (Hugging Face's create_position_ids).
+    let offset = match model.family()? {
+        Family::Bert => 0,
+        Family::Roberta => model.pad_token_id as usize + 1,
+    };
+    check_positions(
+        config.model.max_length,
+        model.max_position_embeddings.saturating_sub(offset),
+        &file,
+    )?;
+    check_vocabulary(tokenizer.vocab_size(), model.vocab_size, &file)
 }

@@ -61,6 +61,12 @@ impl RunDir {
         })
     }
 
+    /// `path` when it holds a run that never finished (a config, no summary).
+    pub fn unfinished_at(path: &Path) -> Option<PathBuf> {
+        (path.join("config.toml").is_file() && !path.join("summary.json").exists())
+            .then(|| path.to_path_buf())
+    }
+
     /// Opens an existing run to resume it, keeping the metrics of rounds up to `completed`.
     pub fn open_for_resume(config: &Config, completed: usize) -> Result<RunDir> {
         let root = Self::path_for(config);
@@ -123,16 +129,9 @@ impl RunDir {
         Ok(())
     }
 
-    /// Adds a round's records and rewrites `metrics.jsonl` and `metrics.csv`.
-    pub fn record_round(
-        &mut self,
-        round: &RoundRecord,
-        clients: &[ClientRoundRecord],
-    ) -> Result<()> {
-        self.lines.retain(|l| l.round() != round.round);
-        self.lines
-            .extend(clients.iter().cloned().map(MetricLine::Client));
-        self.lines.push(MetricLine::Round(round.clone()));
+    /// Rewrites `metrics.jsonl` and `metrics.csv` from the records kept (on resume: the
+    /// rounds up to the checkpoint, so rounds recorded after it are not left behind).
+    pub fn rewrite_metrics(&self) -> Result<()> {
         let mut jsonl = String::new();
         for line in &self.lines {
             jsonl.push_str(&serde_json::to_string(line)?);
@@ -144,6 +143,28 @@ impl RunDir {
             metrics_csv(&self.lines).as_bytes(),
         )?;
         Ok(())
+    }
+
+    /// Fails unless a file can be created in `dir` (created if missing); leaves nothing.
+    pub fn check_writable(&self, dir: &Path) -> Result<()> {
+        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let probe = dir.join(format!(".write-check-{}", std::process::id()));
+        fs::write(&probe, b"").with_context(|| format!("writing {}", probe.display()))?;
+        fs::remove_file(&probe).with_context(|| format!("removing {}", probe.display()))?;
+        Ok(())
+    }
+
+    /// Adds a round's records and rewrites `metrics.jsonl` and `metrics.csv`.
+    pub fn record_round(
+        &mut self,
+        round: &RoundRecord,
+        clients: &[ClientRoundRecord],
+    ) -> Result<()> {
+        self.lines.retain(|l| l.round() != round.round);
+        self.lines
+            .extend(clients.iter().cloned().map(MetricLine::Client));
+        self.lines.push(MetricLine::Round(round.clone()));
+        self.rewrite_metrics()
     }
 
     pub fn write_summary(&self, summary: &RunSummary) -> Result<()> {

@@ -8,11 +8,10 @@ use anyhow::{Context, Result, bail};
 use fedsa_adapters::decoder::{GenerateOptions, GenerationTrainer, Sampling};
 use fedsa_adapters::{BaseModel, EncoderConfig, LocalTrainer};
 use fedsa_aggregators::PluginRegistry;
-use fedsa_core::io::load_params;
 use fedsa_core::{ClientTrainer, Config, EncodedExample, EncodedSequence, TaskKind};
 use fedsa_data::{TextTokenizer, answer_of};
 
-use crate::checkpoint;
+use crate::checkpoint::{self, Checkpoint};
 use crate::decoder::{Decoder, answer_fn, load_decoder};
 use crate::prepare::resolve_spec;
 use crate::run_dir::RunDir;
@@ -24,7 +23,7 @@ pub fn open_checkpoint(
     client: usize,
     task: TaskKind,
     other: &str,
-) -> Result<(Config, PathBuf)> {
+) -> Result<(Config, Checkpoint)> {
     let dir = RunDir::open(run)?;
     let config = dir.config()?;
     if config.task.kind != task {
@@ -42,17 +41,22 @@ pub fn open_checkpoint(
     if client >= n {
         bail!("--client {client}: the run has clients 0..{}", n - 1);
     }
-    let (_, ckpt) = checkpoint::latest(&dir.checkpoints())?
+    let (round, path) = checkpoint::latest(&dir.checkpoints())?
         .with_context(|| format!("{} has no complete checkpoint", run.display()))?;
-    Ok((config, ckpt))
+    Ok((config, Checkpoint::open(&path, round, false)?))
 }
 
-/// Restores `trainer` from client `client`'s state file in the checkpoint `ckpt`.
-fn restore_client(trainer: &mut dyn ClientTrainer, ckpt: &Path, client: usize) -> Result<()> {
-    let state_file = ckpt.join(format!("client-{client}.safetensors"));
-    trainer
-        .load_state(&load_params(&state_file)?)
-        .with_context(|| format!("restoring {}", state_file.display()))
+/// Restores `trainer` from client `client`'s state file in `ckpt`.
+fn restore_client(trainer: &mut dyn ClientTrainer, ckpt: &Checkpoint, client: usize) -> Result<()> {
+    let state = ckpt.client(client)?;
+    trainer.load_state(&state).with_context(|| {
+        format!(
+            "restoring {}",
+            ckpt.path()
+                .join(format!("client-{client}.safetensors"))
+                .display()
+        )
+    })
 }
 
 /// One classification client of a run, ready for inference.
@@ -109,7 +113,7 @@ pub fn load_client(run: &Path, client: usize) -> Result<ClientSession> {
         trainer,
         tokenizer,
         family_prefix: family.weight_prefix(),
-        checkpoint: ckpt,
+        checkpoint: ckpt.path().to_path_buf(),
     })
 }
 
@@ -199,7 +203,7 @@ pub fn load_generation_client(run: &Path, client: usize) -> Result<GenerationSes
         config,
         trainer,
         decoder,
-        checkpoint: ckpt,
+        checkpoint: ckpt.path().to_path_buf(),
     })
 }
 

@@ -21,7 +21,17 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            exit_code(&e)
         }
+    }
+}
+
+/// The exit code of a failure (the README's "Exit codes"): 3 for a run that went through its
+/// rounds but counts as failed, 1 for every other error (clap exits 2 on bad arguments).
+fn exit_code(e: &anyhow::Error) -> ExitCode {
+    if e.downcast_ref::<fedsa_engine::FailedRun>().is_some() {
+        ExitCode::from(3)
+    } else {
+        ExitCode::FAILURE
     }
 }

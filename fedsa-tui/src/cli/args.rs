@@ -61,6 +61,9 @@ pub enum Command {
         client: usize,
         #[arg(long)]
         out: PathBuf,
+        /// Write into a folder that already holds files, replacing the export's files there.
+        #[arg(long)]
+        force: bool,
     },
     /// Print each label's probability for TEXT under a client's model.
     Predict {

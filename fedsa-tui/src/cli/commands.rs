@@ -4,10 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use fedsa_core::Config;
-use fedsa_engine::RunOptions;
 use fedsa_engine::session::{SampleOptions, load_client, load_generation_client};
+use fedsa_engine::{FailedRun, RunOptions};
 
 use super::args::{Command, PluginsAction};
 use super::progress::{Progress, summary_table};
@@ -52,7 +52,12 @@ pub fn dispatch(command: Command) -> Result<()> {
             action: PluginsAction::List,
             plugins,
         } => list_plugins(&plugins),
-        Command::Export { run, client, out } => export(&run, client, &out),
+        Command::Export {
+            run,
+            client,
+            out,
+            force,
+        } => export(&run, client, &out, force),
         Command::Predict { run, client, text } => predict(&run, client, &text),
         Command::Generate {
             run,
@@ -115,13 +120,24 @@ fn run_headless(cfg: Config, resume: bool) -> Result<()> {
     for event in rx {
         progress.on_event(&event);
     }
-    let summary = handle
+    let outcome = handle
         .join
         .join()
-        .map_err(|_| anyhow::anyhow!("the federation thread panicked"))?
-        .context("the run failed")?;
-    println!("{}", summary_table(&summary, task));
-    Ok(())
+        .map_err(|_| anyhow::anyhow!("the federation thread panicked"))?;
+    match outcome {
+        Ok(summary) => {
+            println!("{}", summary_table(&summary, task));
+            Ok(())
+        }
+        // A finished run that counts as failed still shows its figures.
+        Err(e) => {
+            if let Some(failed) = e.downcast_ref::<FailedRun>() {
+                println!("{}", summary_table(&failed.summary, task));
+                return Err(e);
+            }
+            Err(e.context("the run failed"))
+        }
+    }
 }
 
 /// `fedsa plugins list`: built-in adapters and aggregators, then every plugin found.
@@ -164,8 +180,8 @@ fn predict(run: &Path, client: usize, texts: &[String]) -> Result<()> {
 }
 
 /// `fedsa export`: client `client`'s personalised adapter in PEFT's layout.
-fn export(run: &Path, client: usize, out: &Path) -> Result<()> {
-    let exported = fedsa_engine::export::export(run, client, out)?;
+fn export(run: &Path, client: usize, out: &Path, force: bool) -> Result<()> {
+    let exported = fedsa_engine::export::export(run, client, out, force)?;
     println!(
         "exported client {client} of {} ({} tensors, from {}) to {}",
         run.display(),

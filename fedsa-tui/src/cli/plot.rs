@@ -53,8 +53,12 @@ fn render(
 ) -> Result<()> {
     register_font()?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("--png: creating {}", dir.display()))?;
     }
+    // The encoder reports a failed write as its own error type's debug text; trying the file
+    // first gives the operating system's reason, named.
+    std::fs::File::create(path).with_context(|| format!("--png: writing {}", path.display()))?;
     let root = BitMapBackend::new(path, size).into_drawing_area();
     root.fill(&WHITE).map_err(|e| draw_error(path, &e))?;
     paint(&root).with_context(|| format!("drawing {}", path.display()))?;
@@ -63,7 +67,7 @@ fn render(
 }
 
 fn draw_error(path: &Path, e: &dyn std::fmt::Display) -> anyhow::Error {
-    anyhow!("writing {}: {e}", path.display())
+    anyhow!("--png: writing {}: {e}", path.display())
 }
 
 /// Maps a plotters error to anyhow (its error type is generic over the backend).

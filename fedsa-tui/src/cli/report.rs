@@ -39,7 +39,6 @@ impl Output {
         } else {
             print!("{}", table());
         }
-        eprintln!("wrote {}", self.png.display());
         Ok(())
     }
 }
@@ -47,8 +46,11 @@ impl Output {
 /// `fedsa analyze RUN [--json] [--round N] [--from MODE] [--png PATH] [--json-out PATH]`.
 pub fn analyze(run: &Path, out: &Output, round: Option<usize>, from: Mode) -> Result<()> {
     let report = analyze_run(run, round, from)?;
+    // The figures are printed first: a PNG that cannot be written must not lose them.
+    out.emit(&report, || analysis_table(&report))?;
     plot::similarity_heatmap(&report, &out.png)?;
-    out.emit(&report, || analysis_table(&report))
+    eprintln!("wrote {}", out.png.display());
+    Ok(())
 }
 
 /// The path the heatmap goes to when none is given: inside the run folder.
@@ -59,6 +61,8 @@ pub fn default_png(run: &Path) -> PathBuf {
 /// `fedsa compare RUN... [--json] [--png PATH] [--json-out PATH]`.
 pub fn compare(runs: &[PathBuf], out: &Output) -> Result<()> {
     let figures = compare_runs(runs)?;
+    out.emit(&figures, || comparison_table(&figures))?;
     plot::comparison_plot(&figures, &out.png)?;
-    out.emit(&figures, || comparison_table(&figures))
+    eprintln!("wrote {}", out.png.display());
+    Ok(())
 }
