@@ -1,6 +1,8 @@
 //! Turning `strategy.aggregator` and its options into an aggregator: built-ins first, then
 //! aggregator plugins by name. An unknown name lists what exists.
 
+use std::fmt::Write as _;
+
 use fedsa_core::{Aggregator, Error, Result};
 
 use crate::builtin::{self, BUILTIN_AGGREGATORS};
@@ -53,9 +55,9 @@ pub fn build_aggregator(
 
 /// The libraries that were found but skipped, for an error that would otherwise hide them.
 fn skipped_text(registry: &PluginRegistry) -> String {
-    registry
-        .skipped()
-        .iter()
-        .map(|s| format!("; skipped {}: {}", s.path.display(), s.reason))
-        .collect()
+    let mut text = String::new();
+    for s in registry.skipped() {
+        let _ = write!(text, "; skipped {}: {}", s.path.display(), s.reason);
+    }
+    text
 }

@@ -17,6 +17,8 @@ use fedsa_core::io::{params_from_safetensors, params_to_safetensors, write_atomi
 use fedsa_core::{Federation, ParamSet, ServerState};
 use serde::{Deserialize, Serialize};
 
+use crate::crash;
+
 /// How many complete checkpoints to keep; older ones are removed.
 const KEEP: usize = 2;
 
@@ -48,6 +50,7 @@ pub fn save(dir: &Path, fed: &Federation, seconds: f64) -> Result<PathBuf> {
         fs::remove_dir_all(&tmp).with_context(|| format!("removing {}", tmp.display()))?;
     }
     let written = write_into(&tmp, fed, round, seconds).and_then(|()| {
+        crash::point(&format!("checkpoint-{round}-written"));
         let final_dir = dir.join(format!("round-{round}"));
         if final_dir.exists() {
             fs::remove_dir_all(&final_dir)
@@ -65,8 +68,10 @@ pub fn save(dir: &Path, fed: &Federation, seconds: f64) -> Result<PathBuf> {
             return Err(e);
         }
     };
+    crash::point(&format!("checkpoint-{round}-renamed"));
     write_atomic(&dir.join("LATEST"), format!("round-{round}\n").as_bytes())?;
     prune(dir)?;
+    crash::point(&format!("checkpoint-{round}-done"));
     Ok(final_dir)
 }
 
@@ -107,6 +112,22 @@ fn write_into(tmp: &Path, fed: &Federation, round: usize, seconds: f64) -> Resul
         &tmp.join(MANIFEST),
         serde_json::to_string_pretty(&manifest)?.as_bytes(),
     )?;
+    Ok(())
+}
+
+/// Removes the temporary folders of checkpoints whose writing was cut off (a crash): they are
+/// never complete, so nothing reads them.
+pub fn remove_partials(dir: &Path) -> Result<()> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for entry in entries.filter_map(std::result::Result::ok) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(".round-") && name.ends_with(".partial") {
+            fs::remove_dir_all(entry.path())
+                .with_context(|| format!("removing {}", entry.path().display()))?;
+        }
+    }
     Ok(())
 }
 

@@ -11,6 +11,7 @@ use fedsa_core::{ClientRoundRecord, Config, Event, EventSink, Federation, RunSum
 use fedsa_data::PartitionReport;
 
 use crate::checkpoint::{self, Checkpoint};
+use crate::crash;
 use crate::prepare::{Prepared, prepare};
 use crate::run_dir::RunDir;
 use crate::verdict::{self, FailedRun};
@@ -100,6 +101,7 @@ pub fn execute(
         dir
     };
 
+    crash::point("run-started");
     let every = config.federation.checkpoint_every;
     let started = std::time::Instant::now();
     let result = fed.run(stop, &mut |fed, record| {
@@ -107,6 +109,7 @@ pub fn execute(
         run_dir
             .record_round(record, &clients)
             .map_err(|e| fedsa_core::Error::external("writing metrics", e))?;
+        crash::point(&format!("round-{}-recorded", record.round));
         if every > 0 && (record.round % every == 0 || record.round == fed.settings().rounds) {
             let seconds = base_seconds + started.elapsed().as_secs_f64();
             let path = checkpoint::save(&run_dir.checkpoints(), fed, seconds)
@@ -185,27 +188,25 @@ fn reopen(
         );
     }
     let ckpt_dir = root.join("checkpoints");
-    let (dir, seconds) = match checkpoint::latest(&ckpt_dir)? {
-        Some((round, path)) => {
-            let ckpt = Checkpoint::open(&path, round, true)
-                .with_context(|| format!("--resume: checking {}", path.display()))?;
-            checkpoint::restore(&ckpt, fed)?;
-            fed.emit(Event::Log {
-                message: format!("resumed from {} (round {round})", path.display()),
-            });
-            (RunDir::open_for_resume(config, round)?, ckpt.seconds())
-        }
-        None => {
-            fed.emit(Event::Log {
-                message: format!(
-                    "no checkpoint in {} yet: starting from round 1 in the same folder",
-                    root.display()
-                ),
-            });
-            let dir = RunDir::open_for_resume(config, 0)?;
-            write_start(&dir, fed, label_names, report)?;
-            (dir, 0.0)
-        }
+    checkpoint::remove_partials(&ckpt_dir)?;
+    let (dir, seconds) = if let Some((round, path)) = checkpoint::latest(&ckpt_dir)? {
+        let ckpt = Checkpoint::open(&path, round, true)
+            .with_context(|| format!("--resume: checking {}", path.display()))?;
+        checkpoint::restore(&ckpt, fed)?;
+        fed.emit(Event::Log {
+            message: format!("resumed from {} (round {round})", path.display()),
+        });
+        (RunDir::open_for_resume(config, round)?, ckpt.seconds())
+    } else {
+        fed.emit(Event::Log {
+            message: format!(
+                "no checkpoint in {} yet: starting from round 1 in the same folder",
+                root.display()
+            ),
+        });
+        let dir = RunDir::open_for_resume(config, 0)?;
+        write_start(&dir, fed, label_names, report)?;
+        (dir, 0.0)
     };
     dir.rewrite_metrics()
         .with_context(|| format!("--resume: {} cannot be written", root.display()))?;

@@ -17,6 +17,7 @@
 pub mod analysis;
 pub mod analyze;
 pub mod checkpoint;
+pub mod crash;
 pub mod decoder;
 pub mod execute;
 pub mod export;

@@ -274,3 +274,46 @@ fn metrics_csv(lines: &[MetricLine]) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Resume rewrites `metrics.jsonl` from what it reads back: every float must survive the
+    /// trip exactly (serde_json's `float_roundtrip`), or a resumed run's files drift by a step.
+    #[test]
+    fn metric_floats_survive_writing_and_reading_exactly() {
+        let tricky = [
+            0.1 + 0.2,
+            1.0 / 3.0,
+            0.717_171_717_171_717_2,
+            5e-324,
+            1e300,
+            2.0_f64.sqrt(),
+        ];
+        for v in tricky {
+            let text = serde_json::to_string(&v).unwrap();
+            let back: f64 = serde_json::from_str(&text).unwrap();
+            assert_eq!(back.to_bits(), v.to_bits(), "{v} came back as {back}");
+        }
+        let record = RoundRecord {
+            round: 1,
+            sampled: vec![0],
+            succeeded: vec![0],
+            failed: vec![],
+            aggregated: true,
+            note: None,
+            mean_accuracy: Some(tricky[1]),
+            mean_f1: Some(tricky[2]),
+            mean_loss: Some(tricky[5]),
+            mean_train_loss: None,
+            bytes_down: 1,
+            bytes_up: 2,
+            seconds: 0.25,
+        };
+        let line = serde_json::to_string(&MetricLine::Round(record.clone())).unwrap();
+        let parsed = parse_metric_lines(&line, "m.jsonl").unwrap();
+        assert_eq!(parsed, vec![MetricLine::Round(record)]);
+        assert_eq!(serde_json::to_string(&parsed[0]).unwrap(), line);
+    }
+}
