@@ -20,6 +20,7 @@ pub mod decoder;
 mod device;
 mod host_alloc;
 mod host_threads;
+mod kernels;
 pub mod layers;
 mod local;
 mod metrics;
