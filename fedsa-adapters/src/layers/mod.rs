@@ -15,6 +15,8 @@ pub mod norm;
 pub mod rms_norm;
 pub mod rope;
 pub mod softmax;
+#[cfg(test)]
+mod tests;
 
 pub use activation::gelu_erf;
 pub use attention::attention;
