@@ -10,7 +10,9 @@ mod program;
 mod set;
 mod shape;
 mod spec;
+mod target;
 
 pub use builtin::builtin_kinds;
 pub use set::{AdapterSet, ForwardCtx, InitialParam};
 pub use spec::{AdapterSpec, DimExpr, InitRule, OpSpec, ParamSpec, ScaleRule};
+pub use target::{AdaptFn, AdaptedFn, Module, ModuleInfo};

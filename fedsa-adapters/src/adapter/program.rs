@@ -12,7 +12,7 @@ use crate::adapter::set::ForwardCtx;
 use crate::adapter::spec::OpSpec;
 use crate::backend::Context;
 use crate::layers::linear;
-use crate::seeded::dropout_mask;
+use crate::training::seeded::dropout_mask;
 
 /// What an op needs besides its arguments.
 pub(crate) struct OpEnv<'c, 'r> {

@@ -11,9 +11,10 @@ use fedsa_core::{Error, Result, Role, SeededRng};
 use crate::adapter::program::{OpEnv, run};
 use crate::adapter::shape::{Dims, check_program};
 use crate::adapter::spec::{AdapterSpec, InitRule, ParamSpec, check_adapter_config};
+use crate::adapter::{Module, ModuleInfo};
 use crate::backend::Context;
-use crate::model::{BaseModel, Module, ModuleInfo};
-use crate::seeded::{kaiming_bound, normal, stream, tensor, uniform};
+use crate::encoder::BaseModel;
+use crate::training::seeded::{kaiming_bound, normal, stream, tensor, uniform};
 
 /// Train or eval mode, and the client's RNG for dropout.
 pub struct ForwardCtx<'r> {
