@@ -5,7 +5,9 @@
 //! power.
 
 mod builtin;
+mod ctx;
 mod low_rank;
+mod ops;
 mod program;
 mod set;
 mod shape;
@@ -13,6 +15,8 @@ mod spec;
 mod target;
 
 pub use builtin::builtin_kinds;
-pub use set::{AdapterSet, ForwardCtx, InitialParam};
-pub use spec::{AdapterSpec, DimExpr, InitRule, OpSpec, ParamSpec, ScaleRule};
+pub use ctx::ForwardCtx;
+pub use set::{AdapterSet, InitialParam};
+pub use shape::DimExpr;
+pub use spec::{AdapterSpec, InitRule, OpSpec, ParamSpec, ScaleRule};
 pub use target::{AdaptFn, AdaptedFn, Module, ModuleInfo};

@@ -7,8 +7,8 @@ use candle_core::{D, Tensor};
 
 use fedsa_core::{Error, Result};
 
+use crate::adapter::ctx::ForwardCtx;
 use crate::adapter::low_rank::{LowRankProgram, low_rank_program, low_rank_update};
-use crate::adapter::set::ForwardCtx;
 use crate::adapter::spec::OpSpec;
 use crate::backend::Context;
 use crate::layers::linear;

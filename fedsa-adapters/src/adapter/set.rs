@@ -6,31 +6,16 @@ use std::collections::{BTreeMap, HashMap};
 use candle_core::{Device, Tensor};
 
 use fedsa_core::config::AdapterConfig;
-use fedsa_core::{Error, Result, Role, SeededRng};
+use fedsa_core::{Error, Result, Role};
 
+use crate::adapter::ctx::ForwardCtx;
 use crate::adapter::program::{OpEnv, run};
-use crate::adapter::shape::{Dims, check_program};
-use crate::adapter::spec::{AdapterSpec, InitRule, ParamSpec, check_adapter_config};
-use crate::adapter::{Module, ModuleInfo};
+use crate::adapter::shape::Dims;
+use crate::adapter::spec::{AdapterSpec, InitRule, ParamSpec, check_adapter_config, check_program};
+use crate::adapter::target::{Module, ModuleInfo};
 use crate::backend::Context;
 use crate::encoder::BaseModel;
 use crate::training::seeded::{kaiming_bound, normal, stream, tensor, uniform};
-
-/// Train or eval mode, and the client's RNG for dropout.
-pub struct ForwardCtx<'r> {
-    pub train: bool,
-    pub rng: Option<&'r mut SeededRng>,
-}
-
-impl ForwardCtx<'_> {
-    /// Evaluation: no dropout, no randomness.
-    pub fn eval() -> ForwardCtx<'static> {
-        ForwardCtx {
-            train: false,
-            rng: None,
-        }
-    }
-}
 
 /// A trainable tensor's name (PEFT style), role and initial value.
 pub struct InitialParam {
