@@ -8,6 +8,7 @@ mod builtin;
 mod ctx;
 mod low_rank;
 mod ops;
+mod plan;
 mod program;
 mod set;
 mod shape;
@@ -16,6 +17,7 @@ mod target;
 
 pub use builtin::builtin_kinds;
 pub use ctx::ForwardCtx;
+pub use plan::PlanKind;
 pub use set::{AdapterSet, InitialParam};
 pub use shape::DimExpr;
 pub use spec::{AdapterSpec, InitRule, OpSpec, ParamSpec, ScaleRule};
