@@ -179,10 +179,23 @@ enum Source {
 
 /// The fused low-rank body of a program that computes exactly a LoRA update, or `None`.
 ///
-/// Recognised: exactly `h1 = dropout(x); h2 = linear(h1, A); h3 = linear(h2, B);
-/// h4 = scale(h3); y = add(base, h4)`, in any register names, where `A` and `B` are inputs or
-/// parameters (not computed values) and `y` is the result register: the built-in LoRA and
-/// rsLoRA. Anything else runs op by op.
+/// Recognised: programs whose ops form exactly one chain from the input `x` to the result, in
+/// any register names. The last op is `add(base, u)` or `add(u, base)` into the result
+/// register, and `u` comes from `x` through these ops and no others, in list order:
+/// - `linear(·, A)` and, later, `linear(·, B)`, where `A` and `B` are inputs or parameters (not
+///   computed values such as a slice);
+/// - at most one `dropout`, before the first `linear`;
+/// - at most one `scale`, at any point of the chain (before or after the dropout, between or
+///   after the products).
+///
+/// These are all `base + s · ((x ⊙ m) · Aᵀ) · Bᵀ` (`s` the scale or 1, `m` the dropout mask or
+/// 1), since a scalar factor commutes with the mask and with both products and the sum is
+/// commutative, and each draws its one mask (when it has a dropout) with `x`'s shape: what the
+/// fused node computes, with the same draw. Not recognised, so run op by op: any other op in
+/// the program (even one whose result is unused, since a dropout there would draw), a second
+/// `scale` or `dropout`, a dropout after a product (another mask shape), `matmul`-merged
+/// factors (`linear(x, scale(matmul(B, A)))`), `sub`/`mul`/`detach` anywhere, or a result
+/// register other than the `add`'s.
 fn low_rank(steps: &[Step], output: Reg) -> Option<Body> {
     // The source of each op's arguments, from the registers' definitions so far.
     let mut defined: HashMap<Reg, Source> = HashMap::new();
@@ -208,16 +221,6 @@ fn low_rank(steps: &[Step], output: Reg) -> Option<Body> {
     }
     chain.reverse();
     if at != Source::Entry(X) || chain.len() + 1 != steps.len() {
-        return None;
-    }
-    let kinds: Vec<OpKind> = chain.iter().map(|&i| steps[i].kind).collect();
-    let canonical = [
-        OpKind::Dropout,
-        OpKind::Linear,
-        OpKind::Linear,
-        OpKind::Scale,
-    ];
-    if kinds != canonical || sources[last][0] != Source::Entry(BASE) {
         return None;
     }
     let (mut weights, mut dropout, mut scaled) = (Vec::new(), false, false);
