@@ -216,12 +216,11 @@ impl AdapterSet {
         regs[X] = Some(x.clone());
         regs[BASE] = Some(base);
         regs[W0] = Some(w0.clone());
-        let shared = self
-            .shared_regs
-            .iter()
-            .zip(self.shared.iter().map(|(_, t)| t));
-        for (&reg, t) in shared.chain(la.frozen.iter().map(|(reg, t)| (reg, t))) {
+        for (&reg, (_, t)) in self.shared_regs.iter().zip(&self.shared) {
             regs[reg] = Some(t.clone());
+        }
+        for (reg, t) in &la.frozen {
+            regs[*reg] = Some(t.clone());
         }
         for (reg, full) in &la.trainable {
             regs[*reg] = Some(param(full)?);

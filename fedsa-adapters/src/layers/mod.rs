@@ -2,9 +2,9 @@
 //! input and attach a hand-written gradient for the input only: nothing is computed, or stored
 //! in the gradient store, for frozen weights.
 //!
-//! Where a layer has a host kernel ([`crate::kernels`]), [`crate::kernels::route::on_host`]
-//! decides whether it runs; the candle form in the layer's file is the fallback (other devices
-//! and dtypes), and the reference the kernel is tested against.
+//! Where a layer has a host kernel (the crate's private `kernels` folder), the routing rule
+//! `kernels::route::on_host` decides whether it runs; the candle form in the layer's file is
+//! the fallback (other devices and dtypes), and the reference the kernel is tested against.
 
 pub mod activation;
 pub mod attention;
