@@ -12,36 +12,47 @@
 //! Every op on a training path has a backward: candle's fused LayerNorm and
 //! `softmax_last_dim` silently drop gradients, so frozen layers here pair a fast detached forward
 //! with a hand-written input gradient (see [`layers::grad`]).
+//!
+//! Where things are:
+//!
+//! | folder / file | what it holds |
+//! |---|---|
+//! | `adapter/` | adapter specs (format, validation, shapes), their compiled plans, the set of adapted layers |
+//! | `encoder/` | BERT and RoBERTa: config, frozen base, head, a client's model, [`LocalTrainer`] |
+//! | `decoder/` | LLaMA: config, frozen base (Hugging Face or GGUF), generation, [`GenerationTrainer`] |
+//! | `layers/` | differentiable building blocks, with the candle forms of every host kernel |
+//! | `kernels/` | the CPU `f32` kernels on slices, and the one rule that routes ops to them |
+//! | `training/` | what both trainers share: local loop, optimizers, schedule, parameters, metrics, seeded values |
+//! | `weights.rs` | reading safetensors weights, for both models |
+//! | `peft.rs` | PEFT's names and `adapter_config.json` for an encoder client's adapter |
+//! | `device.rs`, `backend.rs`, `host_*.rs` | the device name, candle error context, [`tune_host_runtime`] |
 
 pub mod adapter;
 mod backend;
-mod config;
 pub mod decoder;
 mod device;
+pub mod encoder;
 mod host_alloc;
 mod host_threads;
+mod kernels;
 pub mod layers;
-mod local;
-mod metrics;
-pub mod model;
-mod optim;
 pub mod peft;
-mod schedule;
-mod seeded;
-mod trainer;
+mod training;
+mod weights;
+
+/// The encoder's former path: `fedsa_adapters::model::ClientModel` and the rest still resolve.
+pub use encoder as model;
 
 pub use adapter::{AdapterSpec, BUILTIN_KINDS, builtin_kinds};
-pub use config::{EncoderConfig, Family};
 pub use decoder::{
     AnswerFn, DecoderClient, DecoderModel, GenerateOptions, GenerationTrainer, GgufVocab,
     LlamaConfig, Sampling, read_gguf_vocab,
 };
 pub use device::device;
-pub use metrics::{accuracy, macro_f1};
-pub use model::{BaseModel, Module};
-pub use optim::Optimizer;
-pub use schedule::lr_factor;
-pub use trainer::LocalTrainer;
+pub use encoder::{BaseModel, EncoderConfig, Family, LocalTrainer, Module};
+pub use training::metrics::{accuracy, macro_f1};
+pub use training::optim::Optimizer;
+pub use training::schedule::lr_factor;
 
 /// Tunes the process for training on the host: the C allocator keeps freed activation memory
 /// (`host_alloc`) and candle's idle elementwise workers park instead of spinning against the

@@ -5,7 +5,7 @@
 mod common;
 
 use candle_core::{D, Device, Tensor, Var};
-use fedsa_adapters::adapter::ForwardCtx;
+use fedsa_adapters::adapter::{ForwardCtx, PlanKind};
 use fedsa_adapters::layers::{
     FrozenLayerNorm, FrozenLinear, attention, frozen_feed_forward_norm, gelu_erf, masked_softmax,
 };
@@ -389,8 +389,9 @@ fn encoder_with_fused_blocks_gives_the_same_output_and_gradient() {
     close(a, b, 1e-4 * norm(a).max(1.0));
 }
 
-/// LoRA's program written so the fused low-rank path does not recognise it (the scale moved
-/// between the two products): the op-by-op interpreter, the same function.
+/// LoRA's program written so the fused low-rank path does not recognise it (the update's
+/// weight merged first, `s · B A`, then one product): the op-by-op interpreter, the same
+/// function.
 const LORA_OP_BY_OP: &str = r#"{
   "name": "lora-op-by-op",
   "scale": "alpha/r",
@@ -401,10 +402,10 @@ const LORA_OP_BY_OP: &str = r#"{
      "init": {"kind": "zeros"}, "role": "b"}
   ],
   "program": [
+    {"op": "matmul", "args": ["lora_B", "lora_A"], "out": "delta"},
+    {"op": "scale", "args": ["delta"], "out": "delta"},
     {"op": "dropout", "args": ["x"], "out": "h"},
-    {"op": "linear", "args": ["h", "lora_A"], "out": "h"},
-    {"op": "scale", "args": ["h"], "out": "h"},
-    {"op": "linear", "args": ["h", "lora_B"], "out": "h"},
+    {"op": "linear", "args": ["h", "delta"], "out": "h"},
     {"op": "add", "args": ["base", "h"], "out": "y"}
   ],
   "output": "y"
@@ -417,6 +418,8 @@ fn fused_low_rank_update_matches_the_op_by_op_program() {
     cfg.dropout = 0.2;
     let fused = AdapterSpec::builtin("lora", &cfg).unwrap();
     let plain = AdapterSpec::from_text(LORA_OP_BY_OP, "lora-op-by-op.json").unwrap();
+    assert_eq!(fused.plan_kind().unwrap(), PlanKind::FusedLowRank);
+    assert_eq!(plain.plan_kind().unwrap(), PlanKind::OpList { ops: 5 });
     let examples = common::examples(4, 3);
     let refs: Vec<_> = examples.iter().collect();
     let batch = Batch::pad(&refs, base.pad_token_id());

@@ -46,6 +46,7 @@ pub fn execute(
         trainers,
         aggregator,
         skipped_plugins,
+        adapter_plan,
     } = prepared;
     let clients = trainers;
 
@@ -67,6 +68,9 @@ pub fn execute(
         sink,
     )?;
 
+    fed.emit(Event::Log {
+        message: adapter_plan,
+    });
     for skipped in &skipped_plugins {
         fed.emit(Event::Log {
             message: format!(

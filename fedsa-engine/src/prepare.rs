@@ -25,6 +25,8 @@ pub struct Prepared {
     pub aggregator: Box<dyn Aggregator>,
     /// Plugin libraries found by searching `FEDSA_PLUGIN_PATH` that did not load, and why.
     pub skipped_plugins: Vec<SkippedPlugin>,
+    /// The adapter's name and the plan its program compiled to, for the run's start line.
+    pub adapter_plan: String,
 }
 
 /// The adapter spec the config asks for: a spec file, a built-in, or an adapter plugin.
@@ -90,6 +92,7 @@ pub fn prepare(config: &Config) -> Result<Prepared> {
         trainers,
         aggregator,
         skipped_plugins: registry.skipped().to_vec(),
+        adapter_plan: format!("adapter {}: {} plan", spec.name, spec.plan_description()),
     })
 }
 

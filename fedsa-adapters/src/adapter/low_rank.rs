@@ -4,52 +4,16 @@
 //! Run op by op, a LoRA-shaped program (dropout, two `linear`s, `scale`, the add onto the frozen
 //! output) is about ten graph nodes, most of them over `[tokens, hidden]` tensors, and candle's
 //! backward allocates a zero tensor and adds into it for the input of every node. Programs of
-//! exactly that shape (the built-in LoRA and rsLoRA, and any plugin spec written the same way)
+//! that shape (the built-in LoRA and rsLoRA, and any plugin spec that computes the same update)
 //! run here instead: the same values, the same dropout draws, and hand-written gradients for
-//! `x` (the frozen layer's included), `A` and `B`.
+//! `x` (the frozen layer's included), `A` and `B`. Which programs have that shape is decided
+//! once, when the program is compiled (`plan::low_rank`).
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 
-use crate::adapter::spec::OpSpec;
 use crate::layers::grad::{device_result, host_result};
 use crate::layers::linear;
 use crate::layers::linear::{input_grad_plus, linear_plus};
-
-/// Register names of a program `h = dropout(x); h = linear(h, a); h = linear(h, b);
-/// h = scale(h); y = add(base, h)`: the factor registers and the output register.
-pub(crate) struct LowRankProgram<'p> {
-    pub a: &'p str,
-    pub b: &'p str,
-    pub out: &'p str,
-}
-
-/// The program's low-rank shape, if it has exactly that shape and its result is `output`.
-pub(crate) fn low_rank_program<'p>(ops: &'p [OpSpec], output: &str) -> Option<LowRankProgram<'p>> {
-    let [drop, first, second, scale, add] = ops else {
-        return None;
-    };
-    let h = drop.out.as_str();
-    let shaped = drop.op == "dropout"
-        && drop.args == ["x"]
-        && first.op == "linear"
-        && first.args.first().map(String::as_str) == Some(h)
-        && first.args.len() == 2
-        && second.op == "linear"
-        && second.args.first() == Some(&first.out)
-        && second.args.len() == 2
-        && scale.op == "scale"
-        && scale.args == [second.out.clone()]
-        && add.op == "add"
-        && add.args == ["base".to_string(), scale.out.clone()]
-        && add.out == output;
-    // A factor register that an earlier op overwrote would no longer name the parameter.
-    let clobbered = |r: &str| [drop, first].iter().any(|o| o.out == r);
-    (shaped && !clobbered(&first.args[1]) && !clobbered(&second.args[1])).then(|| LowRankProgram {
-        a: &first.args[1],
-        b: &second.args[1],
-        out: &add.out,
-    })
-}
 
 /// What the backward needs: the dropped-out input, its scaled projection on `A`, the mask and
 /// the frozen weight.
@@ -165,29 +129,5 @@ impl CustomOp3 for LowRank {
             })
             .transpose()?;
         Ok((dx, da, db))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::adapter::AdapterSpec;
-    use fedsa_core::config::AdapterConfig;
-
-    fn program(kind: &str) -> AdapterSpec {
-        AdapterSpec::builtin(kind, &AdapterConfig::default()).unwrap()
-    }
-
-    #[test]
-    fn lora_and_rslora_are_recognised_and_vera_is_not() {
-        for kind in ["lora", "rslora"] {
-            let spec = program(kind);
-            let p = low_rank_program(&spec.program, &spec.output).expect(kind);
-            assert_eq!((p.a, p.b, p.out), ("lora_A", "lora_B", "y"));
-            // Another result register is another function: not this one.
-            assert!(low_rank_program(&spec.program, "h").is_none());
-        }
-        let vera = program("vera");
-        assert!(low_rank_program(&vera.program, &vera.output).is_none());
     }
 }

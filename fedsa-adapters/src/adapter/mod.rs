@@ -5,12 +5,20 @@
 //! power.
 
 mod builtin;
+mod ctx;
 mod low_rank;
+mod ops;
+mod plan;
 mod program;
 mod set;
 mod shape;
 mod spec;
+mod target;
 
 pub use builtin::{BUILTIN_KINDS, builtin_kinds};
-pub use set::{AdapterSet, ForwardCtx, InitialParam};
-pub use spec::{AdapterSpec, DimExpr, InitRule, OpSpec, ParamSpec, ScaleRule};
+pub use ctx::ForwardCtx;
+pub use plan::PlanKind;
+pub use set::{AdapterSet, InitialParam};
+pub use shape::DimExpr;
+pub use spec::{AdapterSpec, InitRule, OpSpec, ParamSpec, ScaleRule};
+pub use target::{AdaptFn, AdaptedFn, Module, ModuleInfo};

@@ -1,18 +1,18 @@
-//! The interpreter of spec programs: each op maps to differentiable candle ops. Shapes were
-//! checked when the adapter was built, so a backend error here is a real backend failure.
-
-use std::collections::HashMap;
+//! Running a compiled plan ([`crate::adapter::plan`]) on one adapted layer: each op of an op
+//! list maps to differentiable candle ops, and the fused low-rank body to its one node. Shapes
+//! were checked when the adapter was built, so a backend error here is a real backend failure.
 
 use candle_core::{D, Tensor};
 
 use fedsa_core::{Error, Result};
 
-use crate::adapter::low_rank::{LowRankProgram, low_rank_program, low_rank_update};
-use crate::adapter::set::ForwardCtx;
-use crate::adapter::spec::OpSpec;
+use crate::adapter::ctx::ForwardCtx;
+use crate::adapter::low_rank::low_rank_update;
+use crate::adapter::ops::OpKind;
+use crate::adapter::plan::{BASE, Body, Plan, Reg, W0, X};
 use crate::backend::Context;
 use crate::layers::linear;
-use crate::seeded::dropout_mask;
+use crate::training::seeded::dropout_mask;
 
 /// What an op needs besides its arguments.
 pub(crate) struct OpEnv<'c, 'r> {
@@ -21,84 +21,92 @@ pub(crate) struct OpEnv<'c, 'r> {
     pub ctx: &'c mut ForwardCtx<'r>,
 }
 
-/// Runs `ops` over the registers; `slice_lens[i]` is op `i`'s resolved slice length. A
-/// LoRA-shaped program whose result is `output` runs as one fused node (`low_rank`).
-pub(crate) fn run(
-    ops: &[OpSpec],
-    slice_lens: &[usize],
-    output: &str,
-    regs: &mut HashMap<String, Tensor>,
-    env: &mut OpEnv<'_, '_>,
-) -> Result<()> {
-    if let Some(program) = low_rank_program(ops, output) {
-        return run_low_rank(&program, regs, env);
+impl OpEnv<'_, '_> {
+    /// The dropout mask for `x` when this forward drops out (train mode, a rate, an RNG):
+    /// drawn from the client's stream, so every plan draws the same masks in the same order.
+    fn dropout_mask(&mut self, x: &Tensor) -> Result<Option<Tensor>> {
+        match (&mut self.ctx.rng, self.ctx.train && self.dropout > 0.0) {
+            (Some(rng), true) => dropout_mask(rng, x.dims(), self.dropout, x.device()).map(Some),
+            _ => Ok(None),
+        }
     }
-    for (i, op) in ops.iter().enumerate() {
-        let arg = |k: usize| -> Result<&Tensor> {
-            regs.get(&op.args[k]).ok_or_else(|| {
-                Error::backend("adapter program", format!("`{}` is unset", op.args[k]))
-            })
-        };
-        let what = || format!("adapter op {i} (`{}`)", op.op);
-        let out = match op.op.as_str() {
-            "linear" => linear(arg(0)?, arg(1)?, None).ctx(&what())?,
-            "matmul" => arg(0)?.matmul(arg(1)?).ctx(&what())?,
-            "add" => arg(0)?.broadcast_add(arg(1)?).ctx(&what())?,
-            "sub" => arg(0)?.broadcast_sub(arg(1)?).ctx(&what())?,
-            "mul" => arg(0)?.broadcast_mul(arg(1)?).ctx(&what())?,
-            "div" => arg(0)?.broadcast_div(arg(1)?).ctx(&what())?,
-            "scale" => arg(0)?.affine(env.scale, 0.0).ctx(&what())?,
-            "dropout" => {
-                let x = arg(0)?;
-                match (&mut env.ctx.rng, env.ctx.train && env.dropout > 0.0) {
-                    (Some(rng), true) => {
-                        let mask = dropout_mask(rng, x.dims(), env.dropout, x.device())?;
-                        x.mul(&mask).ctx(&what())?
-                    }
-                    _ => x.clone(),
+}
+
+/// Runs `plan` over `regs` (the inputs and parameters set, everything else `None`) and returns
+/// the result register; `slice_lens[i]` is op `i`'s resolved slice length at this layer.
+pub(crate) fn run(
+    plan: &Plan,
+    regs: &mut [Option<Tensor>],
+    slice_lens: &[usize],
+    env: &mut OpEnv<'_, '_>,
+) -> Result<Tensor> {
+    let steps = match &plan.body {
+        Body::LowRank {
+            a,
+            b,
+            dropout,
+            scaled,
+        } => return run_low_rank(plan, regs, [*a, *b], *dropout, *scaled, env),
+        Body::Ops(steps) => steps,
+    };
+    for (i, step) in steps.iter().enumerate() {
+        let arg = |k: usize| get(plan, regs, step.args[k]);
+        let what = || format!("adapter op {i} (`{}`)", step.kind.name());
+        let out = match step.kind {
+            OpKind::Linear => linear(arg(0)?, arg(1)?, None).ctx(&what())?,
+            OpKind::Matmul => arg(0)?.matmul(arg(1)?).ctx(&what())?,
+            OpKind::Add => arg(0)?.broadcast_add(arg(1)?).ctx(&what())?,
+            OpKind::Sub => arg(0)?.broadcast_sub(arg(1)?).ctx(&what())?,
+            OpKind::Mul => arg(0)?.broadcast_mul(arg(1)?).ctx(&what())?,
+            OpKind::Div => arg(0)?.broadcast_div(arg(1)?).ctx(&what())?,
+            OpKind::Scale => arg(0)?.affine(env.scale, 0.0).ctx(&what())?,
+            OpKind::Dropout => {
+                let x = arg(0)?.clone();
+                match env.dropout_mask(&x)? {
+                    Some(mask) => x.mul(&mask).ctx(&what())?,
+                    None => x,
                 }
             }
-            "detach" => arg(0)?.detach(),
-            "transpose" => arg(0)?.t().ctx(&what())?,
-            "col_norm" => arg(0)?
+            OpKind::Detach => arg(0)?.detach(),
+            OpKind::Transpose => arg(0)?.t().ctx(&what())?,
+            OpKind::ColNorm => arg(0)?
                 .sqr()
                 .and_then(|s| s.sum(D::Minus1))
                 .and_then(|s| s.sqrt())
                 .ctx(&what())?,
-            "slice" => {
-                let dim = op.dim.unwrap_or(0);
-                arg(0)?.narrow(dim, 0, slice_lens[i]).ctx(&what())?
-            }
-            other => {
-                return Err(Error::backend(
-                    "adapter program",
-                    format!("unknown op `{other}`"),
-                ));
-            }
+            OpKind::Slice => arg(0)?.narrow(step.dim, 0, slice_lens[i]).ctx(&what())?,
         };
-        regs.insert(op.out.clone(), out);
+        regs[step.out] = Some(out);
     }
-    Ok(())
+    regs[plan.output]
+        .take()
+        .ok_or_else(|| unset(plan, plan.output))
 }
 
-/// [`run`] for a LoRA-shaped program: the same dropout draws, one graph node for the update.
+/// The fused body: the same dropout draw as the op list would make, one graph node for the
+/// update.
 fn run_low_rank(
-    program: &LowRankProgram<'_>,
-    regs: &mut HashMap<String, Tensor>,
+    plan: &Plan,
+    regs: &[Option<Tensor>],
+    [a, b]: [Reg; 2],
+    dropout: bool,
+    scaled: bool,
     env: &mut OpEnv<'_, '_>,
-) -> Result<()> {
-    let get = |r: &str| {
-        regs.get(r)
-            .ok_or_else(|| Error::backend("adapter program", format!("`{r}` is unset")))
-    };
-    let (x, a, b) = (get("x")?, get(program.a)?, get(program.b)?);
-    let (base, w0) = (get("base")?, get("W0")?);
-    let mask = match (&mut env.ctx.rng, env.ctx.train && env.dropout > 0.0) {
-        (Some(rng), true) => Some(dropout_mask(rng, x.dims(), env.dropout, x.device())?),
-        _ => None,
-    };
-    let y = low_rank_update(x, base, w0, [a, b], mask, env.scale)
-        .ctx("adapter program (low-rank update)")?;
-    regs.insert(program.out.to_string(), y);
-    Ok(())
+) -> Result<Tensor> {
+    let x = get(plan, regs, X)?;
+    let (base, w0) = (get(plan, regs, BASE)?, get(plan, regs, W0)?);
+    let (a, b) = (get(plan, regs, a)?, get(plan, regs, b)?);
+    let mask = if dropout { env.dropout_mask(x)? } else { None };
+    // Multiplying by 1 is exact: a program without `scale` computes the same values.
+    let scale = if scaled { env.scale } else { 1.0 };
+    low_rank_update(x, base, w0, [a, b], mask, scale).ctx("adapter program (low-rank update)")
+}
+
+/// Register `r`'s value, or an error naming it.
+fn get<'t>(plan: &Plan, regs: &'t [Option<Tensor>], r: Reg) -> Result<&'t Tensor> {
+    regs[r].as_ref().ok_or_else(|| unset(plan, r))
+}
+
+fn unset(plan: &Plan, r: Reg) -> Error {
+    Error::backend("adapter program", format!("`{}` is unset", plan.name(r)))
 }

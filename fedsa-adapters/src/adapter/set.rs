@@ -1,35 +1,23 @@
 //! An adapter spec instantiated on a model: which layers carry it, their frozen tensors, the
-//! initial values of their trainable ones, and the forward pass of one adapted layer.
+//! initial values of their trainable ones, the program compiled once for all of them, and the
+//! forward pass of one adapted layer.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use candle_core::{Device, Tensor};
 
 use fedsa_core::config::AdapterConfig;
-use fedsa_core::{Error, Result, Role, SeededRng};
+use fedsa_core::{Error, Result, Role};
 
+use crate::adapter::ctx::ForwardCtx;
+use crate::adapter::plan::{BASE, Plan, PlanKind, Reg, W0, X, compile, param_reg};
 use crate::adapter::program::{OpEnv, run};
-use crate::adapter::shape::{Dims, check_program};
-use crate::adapter::spec::{AdapterSpec, InitRule, ParamSpec, check_adapter_config};
+use crate::adapter::shape::Dims;
+use crate::adapter::spec::{AdapterSpec, InitRule, ParamSpec, check_adapter_config, check_program};
+use crate::adapter::target::{Module, ModuleInfo};
 use crate::backend::Context;
-use crate::model::{BaseModel, Module, ModuleInfo};
-use crate::seeded::{kaiming_bound, normal, stream, tensor, uniform};
-
-/// Train or eval mode, and the client's RNG for dropout.
-pub struct ForwardCtx<'r> {
-    pub train: bool,
-    pub rng: Option<&'r mut SeededRng>,
-}
-
-impl ForwardCtx<'_> {
-    /// Evaluation: no dropout, no randomness.
-    pub fn eval() -> ForwardCtx<'static> {
-        ForwardCtx {
-            train: false,
-            rng: None,
-        }
-    }
-}
+use crate::encoder::BaseModel;
+use crate::training::seeded::{kaiming_bound, normal, stream, tensor, uniform};
 
 /// A trainable tensor's name (PEFT style), role and initial value.
 pub struct InitialParam {
@@ -39,10 +27,10 @@ pub struct InitialParam {
 }
 
 struct LayerAdapter {
-    /// Frozen per-layer tensors by register name.
-    frozen: Vec<(String, Tensor)>,
-    /// Trainable tensors: register name → full (PEFT) name.
-    trainable: Vec<(String, String)>,
+    /// Frozen per-layer tensors by register.
+    frozen: Vec<(Reg, Tensor)>,
+    /// Trainable tensors: register → full (PEFT) name.
+    trainable: Vec<(Reg, String)>,
     /// Resolved `len` of each `slice` op (0 for other ops).
     slice_lens: Vec<usize>,
 }
@@ -50,10 +38,13 @@ struct LayerAdapter {
 /// The spec on every targeted linear layer.
 pub struct AdapterSet {
     spec: AdapterSpec,
+    plan: Plan,
     scale: f64,
     dropout: f64,
     layers: BTreeMap<(usize, Module), LayerAdapter>,
     shared: Vec<(String, Tensor)>,
+    /// The register of each `shared` tensor.
+    shared_regs: Vec<Reg>,
 }
 
 impl AdapterSet {
@@ -80,6 +71,7 @@ impl AdapterSet {
         check_adapter_config(adapter)?;
         let source = format!("adapter `{}`", spec.name);
         spec.validate(&source)?;
+        let plan = compile(spec)?;
         let mut targets = Vec::new();
         for t in &adapter.target_modules {
             let hits: Vec<_> = modules
@@ -104,7 +96,7 @@ impl AdapterSet {
         let out_max = targets.iter().map(|m| m.out).max().unwrap_or(1);
         let rank = adapter.rank;
 
-        let mut shared = Vec::new();
+        let (mut shared, mut shared_regs) = (Vec::new(), Vec::new());
         let shared_dims = Dims {
             inp: in_max,
             out: out_max,
@@ -112,10 +104,11 @@ impl AdapterSet {
             in_max,
             out_max,
         };
-        for p in spec.params.iter().filter(|p| p.shared) {
+        for (i, p) in spec.params.iter().enumerate().filter(|(_, p)| p.shared) {
             let name = format!("shared.{}", p.peft_name);
             let value = init_param(p, &name, &shared_dims, seed, None, device)?;
             shared.push((p.name.clone(), value));
+            shared_regs.push(param_reg(i));
         }
 
         let mut layers = BTreeMap::new();
@@ -139,29 +132,31 @@ impl AdapterSet {
                     .map(|op| op.len.as_ref().and_then(|l| dims.resolve(l)).unwrap_or(0))
                     .collect(),
             };
-            for p in spec.params.iter().filter(|p| !p.shared) {
+            for (i, p) in spec.params.iter().enumerate().filter(|(_, p)| !p.shared) {
                 let full = format!("{}.{}", m.name, p.peft_name);
                 let value = init_param(p, &full, &dims, seed, Some(w0), device)?;
                 match (p.trainable, p.role) {
                     (true, Some(role)) => {
-                        la.trainable.push((p.name.clone(), full.clone()));
+                        la.trainable.push((param_reg(i), full.clone()));
                         initial.push(InitialParam {
                             name: full,
                             role,
                             value,
                         });
                     }
-                    _ => la.frozen.push((p.name.clone(), value)),
+                    _ => la.frozen.push((param_reg(i), value)),
                 }
             }
             layers.insert((m.layer, m.module), la);
         }
         let set = AdapterSet {
             spec: spec.clone(),
+            plan,
             scale: spec.scale_rule().value(adapter.alpha, rank),
             dropout: adapter.dropout,
             layers,
             shared,
+            shared_regs,
         };
         Ok((set, initial))
     }
@@ -174,6 +169,16 @@ impl AdapterSet {
     /// The spec this set runs.
     pub fn spec(&self) -> &AdapterSpec {
         &self.spec
+    }
+
+    /// How every adapted layer runs the program (compiled once, when the set was built).
+    pub fn plan_kind(&self) -> PlanKind {
+        self.plan.kind()
+    }
+
+    /// [`AdapterSet::plan_kind`]'s name: `"fused low-rank"` or `"op list"`.
+    pub fn plan_name(&self) -> &'static str {
+        self.plan.kind().name()
     }
 
     /// Whether `(layer, module)` carries an adapter.
@@ -207,31 +212,25 @@ impl AdapterSet {
         let Some(la) = self.layers.get(&(layer, module)) else {
             return Ok(base);
         };
-        let mut regs: HashMap<String, Tensor> = HashMap::with_capacity(16);
-        regs.insert("x".into(), x.clone());
-        regs.insert("base".into(), base);
-        regs.insert("W0".into(), w0.clone());
-        for (reg, t) in self.shared.iter().chain(la.frozen.iter()) {
-            regs.insert(reg.clone(), t.clone());
+        let mut regs: Vec<Option<Tensor>> = vec![None; self.plan.registers];
+        regs[X] = Some(x.clone());
+        regs[BASE] = Some(base);
+        regs[W0] = Some(w0.clone());
+        for (&reg, (_, t)) in self.shared_regs.iter().zip(&self.shared) {
+            regs[reg] = Some(t.clone());
+        }
+        for (reg, t) in &la.frozen {
+            regs[*reg] = Some(t.clone());
         }
         for (reg, full) in &la.trainable {
-            regs.insert(reg.clone(), param(full)?);
+            regs[*reg] = Some(param(full)?);
         }
         let mut env = OpEnv {
             scale: self.scale,
             dropout: self.dropout,
             ctx,
         };
-        run(
-            &self.spec.program,
-            &la.slice_lens,
-            &self.spec.output,
-            &mut regs,
-            &mut env,
-        )?;
-        regs.remove(&self.spec.output).ok_or_else(|| {
-            Error::backend("adapter program", format!("`{}` unset", self.spec.output))
-        })
+        run(&self.plan, &mut regs, &la.slice_lens, &mut env)
     }
 }
 

@@ -1,12 +1,23 @@
-//! Shape inference for spec programs: run before any tensor exists, on small distinct sizes when
-//! a spec is read and on the real sizes of every adapted layer when it is built, so a program
+//! Shape arithmetic for spec programs: a dimension expression (`r`, `in`, `out`, a number),
+//! the sizes it stands for at one layer, and the output shape of each op. The spec's check
+//! (`spec::check_program`) runs it before any tensor exists, on small distinct sizes when a
+//! spec is read and on the real sizes of every adapted layer when it is built, so a program
 //! that does not fit fails with the op and the shapes instead of a backend error mid-training.
 
-use std::collections::HashMap;
+use serde::{Deserialize, Serialize};
 
-use fedsa_core::{Error, Result};
+use crate::adapter::ops::OpKind;
 
-use crate::adapter::spec::{AdapterSpec, DimExpr, INPUTS};
+/// A dimension of a parameter: a symbol (`r`, `in`, `out`, `in_max`, `out_max`) or a number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum DimExpr {
+    Fixed(usize),
+    Symbol(String),
+}
+
+/// The symbols a [`DimExpr`] may name.
+pub(crate) const SYMBOLS: [&str; 5] = ["r", "in", "out", "in_max", "out_max"];
 
 /// The sizes a spec's symbols stand for at one layer.
 #[derive(Debug, Clone, Copy)]
@@ -65,13 +76,13 @@ pub(crate) fn broadcast(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
 
 /// The output shape of one op, or why it does not apply.
 pub(crate) fn op_shape(
-    op: &str,
+    op: OpKind,
     args: &[&[usize]],
     slice: Option<(usize, usize)>,
 ) -> std::result::Result<Vec<usize>, String> {
     let show = |s: &[usize]| format!("{s:?}");
     match op {
-        "linear" => {
+        OpKind::Linear => {
             let (x, w) = (args[0], args[1]);
             match (x.last(), w) {
                 (Some(i), [o, wi]) if i == wi => {
@@ -86,7 +97,7 @@ pub(crate) fn op_shape(
                 )),
             }
         }
-        "matmul" => match (args[0], args[1]) {
+        OpKind::Matmul => match (args[0], args[1]) {
             ([m, k], [k2, n]) if k == k2 => Ok(vec![*m, *n]),
             (a, b) => Err(format!(
                 "matmul needs [m, k] and [k, n], got {} and {}",
@@ -94,26 +105,28 @@ pub(crate) fn op_shape(
                 show(b)
             )),
         },
-        "add" | "sub" | "mul" | "div" => broadcast(args[0], args[1]).ok_or_else(|| {
-            format!(
-                "{op}: shapes {} and {} do not broadcast",
-                show(args[0]),
-                show(args[1])
-            )
-        }),
-        "scale" | "dropout" | "detach" => Ok(args[0].to_vec()),
-        "transpose" => match args[0] {
+        OpKind::Add | OpKind::Sub | OpKind::Mul | OpKind::Div => broadcast(args[0], args[1])
+            .ok_or_else(|| {
+                format!(
+                    "{}: shapes {} and {} do not broadcast",
+                    op.name(),
+                    show(args[0]),
+                    show(args[1])
+                )
+            }),
+        OpKind::Scale | OpKind::Dropout | OpKind::Detach => Ok(args[0].to_vec()),
+        OpKind::Transpose => match args[0] {
             [a, b] => Ok(vec![*b, *a]),
             s => Err(format!("transpose needs a matrix, got {}", show(s))),
         },
-        "col_norm" => match args[0] {
+        OpKind::ColNorm => match args[0] {
             [o, _] => Ok(vec![*o]),
             s => Err(format!(
                 "col_norm needs a weight [out, in], got {}",
                 show(s)
             )),
         },
-        "slice" => {
+        OpKind::Slice => {
             let (dim, len) = slice.unwrap_or((usize::MAX, 0));
             let s = args[0];
             if dim >= s.len() || len == 0 || len > s[dim] {
@@ -126,85 +139,6 @@ pub(crate) fn op_shape(
             out[dim] = len;
             Ok(out)
         }
-        other => Err(format!("unknown op `{other}`")),
-    }
-}
-
-/// Infers every register's shape at `dims`; errors name the op and the operands.
-pub(crate) fn check_program(spec: &AdapterSpec, dims: &Dims, source: &str) -> Result<()> {
-    let batch = [2usize, 3];
-    let mut shapes: HashMap<&str, Vec<usize>> = HashMap::new();
-    shapes.insert(INPUTS[0], vec![batch[0], batch[1], dims.inp]);
-    shapes.insert(INPUTS[1], vec![batch[0], batch[1], dims.out]);
-    shapes.insert(INPUTS[2], vec![dims.out, dims.inp]);
-    for (i, p) in spec.params.iter().enumerate() {
-        let shape = dims.shape(&p.shape).ok_or_else(|| {
-            Error::config(
-                source,
-                format!("params[{i}].shape"),
-                "unknown dimension symbol",
-            )
-        })?;
-        if shape.contains(&0) {
-            return Err(Error::config(
-                source,
-                format!("params[{i}].shape"),
-                format!("`{}` would have an empty dimension: {shape:?}", p.name),
-            ));
-        }
-        shapes.insert(p.name.as_str(), shape);
-    }
-    for (i, op) in spec.program.iter().enumerate() {
-        let mut args = Vec::with_capacity(op.args.len());
-        for a in &op.args {
-            let Some(s) = shapes.get(a.as_str()) else {
-                return Err(Error::config(
-                    source,
-                    format!("program[{i}].args"),
-                    format!(
-                        "unknown parameter or value `{a}` (inputs: {}; parameters and earlier outputs)",
-                        INPUTS.join(", ")
-                    ),
-                ));
-            };
-            args.push(s.as_slice());
-        }
-        let slice = match (op.dim, &op.len) {
-            (Some(d), Some(l)) => Some((d, dims.resolve(l).unwrap_or(0))),
-            _ => None,
-        };
-        let out = op_shape(&op.op, &args, slice).map_err(|msg| {
-            Error::config(
-                source,
-                format!("program[{i}]"),
-                format!(
-                    "`{}`({}) at in={}, out={}, r={}: {msg}",
-                    op.op,
-                    op.args.join(", "),
-                    dims.inp,
-                    dims.out,
-                    dims.rank
-                ),
-            )
-        })?;
-        shapes.insert(op.out.as_str(), out);
-    }
-    let expected = vec![batch[0], batch[1], dims.out];
-    match shapes.get(spec.output.as_str()) {
-        None => Err(Error::config(
-            source,
-            "output",
-            format!("`{}` is never computed by the program", spec.output),
-        )),
-        Some(s) if *s != expected => Err(Error::config(
-            source,
-            "output",
-            format!(
-                "`{}` has shape {s:?}, the layer's output is {expected:?} ([..., out])",
-                spec.output
-            ),
-        )),
-        Some(_) => Ok(()),
     }
 }
 
@@ -222,11 +156,14 @@ mod tests {
     #[test]
     fn linear_checks_inner_dimension() {
         assert_eq!(
-            op_shape("linear", &[&[2, 3, 4], &[5, 4]], None),
+            op_shape(OpKind::Linear, &[&[2, 3, 4], &[5, 4]], None),
             Ok(vec![2, 3, 5])
         );
-        assert!(op_shape("linear", &[&[2, 3, 4], &[4, 5]], None).is_err());
-        assert_eq!(op_shape("slice", &[&[3, 11]], Some((1, 7))), Ok(vec![3, 7]));
-        assert!(op_shape("slice", &[&[3, 11]], Some((1, 12))).is_err());
+        assert!(op_shape(OpKind::Linear, &[&[2, 3, 4], &[4, 5]], None).is_err());
+        assert_eq!(
+            op_shape(OpKind::Slice, &[&[3, 11]], Some((1, 7))),
+            Ok(vec![3, 7])
+        );
+        assert!(op_shape(OpKind::Slice, &[&[3, 11]], Some((1, 12))).is_err());
     }
 }

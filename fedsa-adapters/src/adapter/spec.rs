@@ -1,7 +1,7 @@
 //! The adapter spec format (JSON) and its validation. Errors name the spec (file or plugin) and
 //! the field (`params[1].shape`, `program[3].op`) so an author can fix the text directly.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -9,15 +9,8 @@ use fedsa_core::config::AdapterConfig;
 use fedsa_core::{Error, Result, Role};
 
 use crate::adapter::builtin;
-use crate::adapter::shape::{Dims, check_program};
-
-/// A dimension of a parameter: a symbol (`r`, `in`, `out`, `in_max`, `out_max`) or a number.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum DimExpr {
-    Fixed(usize),
-    Symbol(String),
-}
+use crate::adapter::ops::{INPUTS, OpKind};
+use crate::adapter::shape::{DimExpr, Dims, SYMBOLS, op_shape};
 
 /// How a parameter starts. Every random rule is seeded from the run seed and the tensor's
 /// name (plus the parameter's `seed`), never from the client.
@@ -142,27 +135,6 @@ impl ScaleRule {
         }
     }
 }
-
-/// Op names and their argument counts.
-pub(crate) const OPS: [(&str, usize); 12] = [
-    ("linear", 2),
-    ("matmul", 2),
-    ("add", 2),
-    ("sub", 2),
-    ("mul", 2),
-    ("div", 2),
-    ("scale", 1),
-    ("dropout", 1),
-    ("detach", 1),
-    ("transpose", 1),
-    ("col_norm", 1),
-    ("slice", 1),
-];
-
-/// Values every program can read: the layer input, the frozen layer's output, its weight.
-pub(crate) const INPUTS: [&str; 3] = ["x", "base", "W0"];
-
-const SYMBOLS: [&str; 5] = ["r", "in", "out", "in_max", "out_max"];
 
 impl AdapterSpec {
     /// A built-in adapter (`lora`, `rslora`, `vera`), checked against the adapter config.
@@ -314,17 +286,18 @@ impl AdapterSpec {
             return bad("program".into(), "must have at least one op".into());
         }
         for (i, op) in self.program.iter().enumerate() {
-            let Some((_, arity)) = OPS.iter().find(|(n, _)| *n == op.op) else {
+            let Some(kind) = OpKind::parse(&op.op) else {
                 return bad(
                     format!("program[{i}].op"),
                     format!(
                         "unknown op `{}` (known: {})",
                         op.op,
-                        OPS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+                        OpKind::ALL.map(OpKind::name).join(", ")
                     ),
                 );
             };
-            if op.args.len() != *arity {
+            let arity = kind.arity();
+            if op.args.len() != arity {
                 return bad(
                     format!("program[{i}].args"),
                     format!(
@@ -373,6 +346,91 @@ impl AdapterSpec {
             },
             source,
         )
+    }
+}
+
+/// Infers every register's shape at `dims`; errors name the op and the operands.
+pub(crate) fn check_program(spec: &AdapterSpec, dims: &Dims, source: &str) -> Result<()> {
+    let batch = [2usize, 3];
+    let mut shapes: HashMap<&str, Vec<usize>> = HashMap::new();
+    shapes.insert(INPUTS[0], vec![batch[0], batch[1], dims.inp]);
+    shapes.insert(INPUTS[1], vec![batch[0], batch[1], dims.out]);
+    shapes.insert(INPUTS[2], vec![dims.out, dims.inp]);
+    for (i, p) in spec.params.iter().enumerate() {
+        let shape = dims.shape(&p.shape).ok_or_else(|| {
+            Error::config(
+                source,
+                format!("params[{i}].shape"),
+                "unknown dimension symbol",
+            )
+        })?;
+        if shape.contains(&0) {
+            return Err(Error::config(
+                source,
+                format!("params[{i}].shape"),
+                format!("`{}` would have an empty dimension: {shape:?}", p.name),
+            ));
+        }
+        shapes.insert(p.name.as_str(), shape);
+    }
+    for (i, op) in spec.program.iter().enumerate() {
+        let mut args = Vec::with_capacity(op.args.len());
+        for a in &op.args {
+            let Some(s) = shapes.get(a.as_str()) else {
+                return Err(Error::config(
+                    source,
+                    format!("program[{i}].args"),
+                    format!(
+                        "unknown parameter or value `{a}` (inputs: {}; parameters and earlier outputs)",
+                        INPUTS.join(", ")
+                    ),
+                ));
+            };
+            args.push(s.as_slice());
+        }
+        let slice = match (op.dim, &op.len) {
+            (Some(d), Some(l)) => Some((d, dims.resolve(l).unwrap_or(0))),
+            _ => None,
+        };
+        let kind = OpKind::parse(&op.op).ok_or_else(|| {
+            Error::config(
+                source,
+                format!("program[{i}].op"),
+                format!("unknown op `{}`", op.op),
+            )
+        })?;
+        let out = op_shape(kind, &args, slice).map_err(|msg| {
+            Error::config(
+                source,
+                format!("program[{i}]"),
+                format!(
+                    "`{}`({}) at in={}, out={}, r={}: {msg}",
+                    op.op,
+                    op.args.join(", "),
+                    dims.inp,
+                    dims.out,
+                    dims.rank
+                ),
+            )
+        })?;
+        shapes.insert(op.out.as_str(), out);
+    }
+    let expected = vec![batch[0], batch[1], dims.out];
+    match shapes.get(spec.output.as_str()) {
+        None => Err(Error::config(
+            source,
+            "output",
+            format!("`{}` is never computed by the program", spec.output),
+        )),
+        Some(s) if *s != expected => Err(Error::config(
+            source,
+            "output",
+            format!(
+                "`{}` has shape {s:?}, the layer's output is {expected:?} ([..., out])",
+                spec.output
+            ),
+        )),
+        Some(_) => Ok(()),
     }
 }
 

@@ -13,7 +13,7 @@ use crate::backend::Context;
 use crate::decoder::forward::{DecoderInput, KvCache};
 use crate::decoder::generate::GenerateOptions;
 use crate::decoder::model::DecoderModel;
-use crate::model::ParamStore;
+use crate::training::ParamStore;
 
 /// Summed next-token statistics over the positions a loss mask selects.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]

@@ -7,10 +7,10 @@ use candle_core::Tensor;
 
 use fedsa_core::{Error, Result, SequenceBatch};
 
+use crate::adapter::{AdaptFn, Module};
 use crate::backend::Context;
 use crate::decoder::model::{DecoderLayer, DecoderModel};
 use crate::layers::masked_softmax;
-use crate::model::{AdaptFn, Module};
 
 /// Additive attention bias on hidden keys: large enough to zero them after the softmax.
 const MASKED: f32 = -1e9;

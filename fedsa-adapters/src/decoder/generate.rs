@@ -3,11 +3,11 @@
 
 use fedsa_core::{Error, Result, SeededRng};
 
+use crate::adapter::AdaptFn;
 use crate::backend::Context;
 use crate::decoder::forward::KvCache;
 use crate::decoder::model::DecoderModel;
 use crate::decoder::sampling::{Sampling, argmax, sample_top_p};
-use crate::model::AdaptFn;
 
 /// What and how much to generate.
 #[derive(Debug, Clone, PartialEq)]

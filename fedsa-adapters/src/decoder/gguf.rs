@@ -18,7 +18,7 @@ use crate::decoder::config::{EosTokens, LlamaConfig};
 use crate::decoder::gguf_scan::{candle_reads, ggml_type_name, tensor_types};
 use crate::decoder::model::DecoderModel;
 use crate::decoder::names::{PREFIX, gguf_name, weight_shapes};
-use crate::model::weights::WeightFile;
+use crate::weights::WeightFile;
 
 /// An opened GGUF: its parsed header and a reader for tensor data.
 struct Gguf<'p> {

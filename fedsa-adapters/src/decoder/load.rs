@@ -12,7 +12,7 @@ use fedsa_core::{Error, Result};
 use crate::decoder::config::LlamaConfig;
 use crate::decoder::model::DecoderModel;
 use crate::decoder::names::PREFIX;
-use crate::model::weights::WeightFile;
+use crate::weights::WeightFile;
 
 impl DecoderModel {
     /// Reads a Hugging Face model folder.

@@ -11,15 +11,15 @@ use candle_core::{Device, Tensor};
 
 use fedsa_core::Result;
 
+use crate::adapter::{Module, ModuleInfo};
 use crate::decoder::config::LlamaConfig;
 use crate::decoder::names::{
     EMBED, FINAL_NORM, INPUT_NORM, LM_HEAD, POST_NORM, PREFIX, layer_name, module_dims,
     weight_shapes,
 };
 use crate::layers::{FrozenLinear, FrozenRmsNorm, RotaryTables};
-use crate::model::weights::WeightFile;
-use crate::model::{Module, ModuleInfo};
-use crate::seeded::{normal, stream, tensor};
+use crate::training::seeded::{normal, stream, tensor};
+use crate::weights::WeightFile;
 
 pub(crate) struct DecoderLayer {
     /// In [`Module::DECODER`] order.

@@ -1,8 +1,8 @@
 //! The decoder's tensors: Hugging Face names (without the `model.` prefix, except `lm_head`),
 //! shapes under a config, and their llama.cpp (GGUF) names.
 
+use crate::adapter::Module;
 use crate::decoder::config::LlamaConfig;
-use crate::model::Module;
 
 /// The prefix Hugging Face puts before the decoder body's tensors (`model.layers.0...`).
 pub(crate) const PREFIX: &str = "model.";

@@ -16,7 +16,7 @@ use crate::adapter::{AdapterSpec, ForwardCtx};
 use crate::decoder::client::{DecoderClient, TokenStats};
 use crate::decoder::generate::GenerateOptions;
 use crate::decoder::model::DecoderModel;
-use crate::local::LocalLoop;
+use crate::training::local::LocalLoop;
 
 /// Decodes generated ids (the response only, without the prompt) and extracts the answer to
 /// compare with [`EncodedSequence::reference`]; `None` when there is no answer in the text.

@@ -5,18 +5,19 @@
 //! allocates a zero tensor and adds into it for the input of every node. Here the forward runs
 //! detached and one custom op carries the hand-written gradients of the query, key and value
 //! projections back. On the host (`f32`, no mask or a key mask) forward and backward are the
-//! per-sequence kernels of `host_attention`, reading heads in place; elsewhere candle's ops:
-//! two batched products for the scores' gradient, two for the inputs', and the softmax
-//! gradient in one pass (`host::softmax_grad`).
+//! per-sequence kernels of `kernels::attention`, reading heads in place; elsewhere candle's
+//! ops: two batched products for the scores' gradient, two for the inputs', and the softmax
+//! gradient ([`crate::layers::softmax`]).
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 
 use fedsa_core::Result;
 
 use crate::backend::Context;
+use crate::kernels::attention::{Dims, backward, forward};
+use crate::kernels::route::{Grads, on_host, with_values};
 use crate::layers::grad::{device_result, host_result};
-use crate::layers::host::{host, masked_softmax_fwd, softmax_grad, with_values};
-use crate::layers::host_attention::{Dims, backward, forward};
+use crate::layers::softmax::{masked_softmax_fwd, softmax_grad};
 
 /// What the backward needs: the heads as the forward used them (query already scaled) and the
 /// attention probabilities.
@@ -36,7 +37,7 @@ enum Saved {
         v: Tensor,
         probs: Tensor,
     },
-    /// On the host kernels (`host_attention`): the inputs as given and the probabilities
+    /// On the host kernels (`kernels::attention`): the inputs as given and the probabilities
     /// `[batch, heads, seq, seq]`.
     Host {
         q: Tensor,
@@ -102,22 +103,20 @@ enum Route<'m> {
     Ops,
 }
 
-/// The host kernels apply to `f32` inputs of one shape on the CPU with no mask or a key mask
+/// The host kernels apply where the routing rule sends the inputs and the mask (the op
+/// attaches its own gradients), to inputs of one shape with no mask or a key mask
 /// `[batch or 1, 1, 1, seq]`.
 fn route<'m>(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&'m Tensor>) -> Route<'m> {
     let (Ok((b, _, h)), Ok((kb, s, kh))) = (q.dims3(), k.dims3()) else {
         return Route::Ops;
     };
     let fits = k.dims() == v.dims() && kb == b && kh == h;
-    if !(fits && host(q) && host(k) && host(v)) {
+    if !(fits && on_host([q, k, v].into_iter().chain(mask), Grads::Attached)) {
         return Route::Ops;
     }
     match mask {
         None => Route::Host(None),
-        Some(m)
-            if host(m)
-                && matches!(m.dims(), [mb, 1, 1, ms] if (*mb == 1 || *mb == b) && *ms == s) =>
-        {
+        Some(m) if matches!(m.dims(), [mb, 1, 1, ms] if (*mb == 1 || *mb == b) && *ms == s) => {
             Route::Host(Some(m))
         }
         Some(_) => Route::Ops,

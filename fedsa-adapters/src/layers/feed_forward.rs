@@ -13,8 +13,8 @@ use candle_core::Tensor;
 use fedsa_core::Result;
 
 use crate::backend::Context;
+use crate::layers::activation::{gelu_erf_grad, gelu_erf_value};
 use crate::layers::grad::with_input_grad;
-use crate::layers::host;
 use crate::layers::linear::{FrozenLinear, input_grad, input_grad_plus, linear, linear_plus};
 use crate::layers::norm::FrozenLayerNorm;
 
@@ -30,7 +30,7 @@ pub fn frozen_feed_forward_norm(
 ) -> Result<Tensor> {
     let xd = x.detach();
     let pre = linear(&xd, intermediate.weight(), intermediate.bias()).ctx("frozen feed-forward")?;
-    let act = host::gelu_erf(&pre).ctx("gelu")?;
+    let act = gelu_erf_value(&pre).ctx("gelu")?;
     let sum = linear_plus(&act, output.weight(), output.bias(), &xd).ctx("frozen feed-forward")?;
     drop(act);
     let y = norm.normalize(&sum)?;
@@ -42,7 +42,7 @@ pub fn frozen_feed_forward_norm(
     with_input_grad("frozen-feed-forward-norm", x, y, move |_x, _y, dy| {
         let g = norm.input_grad(&sum, dy)?;
         let d_act = input_grad(&g, &w_out)?;
-        let d_pre = host::gelu_erf_grad(&pre, &d_act)?;
+        let d_pre = gelu_erf_grad(&pre, &d_act)?;
         input_grad_plus(&d_pre, &w_in, &g)
     })
 }

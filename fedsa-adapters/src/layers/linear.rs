@@ -6,9 +6,10 @@ use candle_core::Tensor;
 use fedsa_core::Result;
 
 use crate::backend::Context;
+use crate::kernels;
+use crate::kernels::linear::Init;
+use crate::kernels::route::{Grads, on_host, with_opt_values, with_values};
 use crate::layers::grad::with_input_grad;
-use crate::layers::host::{host, with_opt_values, with_values};
-use crate::layers::host_linear::{self, Init};
 
 /// `x · wᵀ (+ b)` for `x` of any rank `[..., in]` and `w` of shape `[out, in]`, with gradients
 /// for every tracked operand.
@@ -93,12 +94,6 @@ pub(crate) fn input_grad(dy: &Tensor, w: &Tensor) -> candle_core::Result<Tensor>
     dy2.matmul(w)?.reshape(shape)
 }
 
-/// Whether the host kernels may compute with these tensors (those given): `f32` on the CPU,
-/// none tracked (the kernels do not record their ops for the backward).
-fn untracked_host(ts: &[Option<&Tensor>]) -> bool {
-    ts.iter().flatten().all(|t| host(t) && !t.track_op())
-}
-
 /// `x · wᵀ + b + plus` for untracked operands (`plus` shaped as the output): on the host the
 /// product is added onto `plus` in place of a separate sum.
 pub(crate) fn linear_plus(
@@ -131,8 +126,8 @@ fn fits_rows(plus: Option<&Tensor>, rows: usize, width: usize) -> bool {
     plus.is_none_or(|p| p.dims().last() == Some(&width) && p.elem_count() / width.max(1) == rows)
 }
 
-/// `x · wᵀ (+ b) (+ plus)` on the host kernels, or `None` where they do not apply (a device,
-/// a tracked operand, shapes that do not line up).
+/// `x · wᵀ (+ b) (+ plus)` on the host kernels, or `None` where they do not apply (the
+/// routing rule says no: a device, a dtype, a tracked operand; or shapes that do not line up).
 fn host_product(
     x: &Tensor,
     w: &Tensor,
@@ -143,7 +138,7 @@ fn host_product(
     let rows = x.elem_count() / inp.max(1);
     let applies = x.dims().last() == Some(&inp)
         && fits_rows(plus, rows, out)
-        && untracked_host(&[Some(x), Some(w), b, plus]);
+        && on_host([x, w].into_iter().chain(b).chain(plus), Grads::Dropped);
     if !applies {
         return Ok(None);
     }
@@ -156,7 +151,7 @@ fn host_product(
                         (None, Some(bs)) => Init::Bias(bs),
                         (None, None) => Init::Zero,
                     };
-                    Ok(host_linear::forward(xs, ws, init, inp, out))
+                    Ok(kernels::linear::forward(xs, ws, init, inp, out))
                 })
             })
         })
@@ -176,7 +171,7 @@ fn host_input_grad(
     let rows = dy.elem_count() / out.max(1);
     let applies = dy.dims().last() == Some(&out)
         && fits_rows(plus, rows, inp)
-        && untracked_host(&[Some(dy), Some(w), plus]);
+        && on_host([dy, w].into_iter().chain(plus), Grads::Dropped);
     if !applies {
         return Ok(None);
     }
@@ -184,7 +179,7 @@ fn host_input_grad(
         with_values(w, |ws| {
             with_opt_values(plus, |ps| {
                 let init = ps.map_or(Init::Zero, |ps| Init::Rows(ps, None));
-                Ok(host_linear::input_grad(gs, ws, init, out, inp))
+                Ok(kernels::linear::input_grad(gs, ws, init, out, inp))
             })
         })
     })?;

@@ -1,22 +1,22 @@
 //! Differentiable building blocks. Frozen layers run candle's fast fused forward on a detached
 //! input and attach a hand-written gradient for the input only: nothing is computed, or stored
 //! in the gradient store, for frozen weights.
+//!
+//! Where a layer has a host kernel (the crate's private `kernels` folder), the routing rule
+//! `kernels::route::on_host` decides whether it runs; the candle form in the layer's file is
+//! the fallback (other devices and dtypes), and the reference the kernel is tested against.
 
 pub mod activation;
 pub mod attention;
-mod fast_math;
 pub mod feed_forward;
-mod gemm;
 pub mod grad;
-mod host;
-mod host_attention;
-mod host_linear;
 pub mod linear;
 pub mod norm;
-pub(crate) mod par_init;
 pub mod rms_norm;
 pub mod rope;
 pub mod softmax;
+#[cfg(test)]
+mod tests;
 
 pub use activation::gelu_erf;
 pub use attention::attention;

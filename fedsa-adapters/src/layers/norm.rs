@@ -1,13 +1,15 @@
 //! LayerNorm with frozen scale and shift: candle's fused forward, and the analytic input
-//! gradient (the fused `candle_nn::LayerNorm` has no backward and cuts training silently).
+//! gradient (the fused `candle_nn::LayerNorm` has no backward and cuts training silently), one
+//! pass per row on the host (`kernels::norm`) with the candle form here as the fallback.
 
-use candle_core::Tensor;
+use candle_core::{D, Tensor};
 
 use fedsa_core::Result;
 
 use crate::backend::Context;
+use crate::kernels;
+use crate::kernels::route::{Grads, on_host, pair_kernel, with_values};
 use crate::layers::grad::{with_input_grad, with_pair_grad, with_sum_grad};
-use crate::layers::host::layer_norm_grad;
 use crate::layers::linear::{FrozenLinear, input_grad, linear_plus};
 
 /// A pretrained LayerNorm over the last dimension.
@@ -97,4 +99,33 @@ impl FrozenLayerNorm {
     pub(crate) fn input_grad(&self, x: &Tensor, dy: &Tensor) -> candle_core::Result<Tensor> {
         layer_norm_grad(x, dy, &self.gamma, self.eps)
     }
+}
+
+/// LayerNorm's input gradient: `(g - mean(g) - x̂ · mean(g ⊙ x̂)) / σ` with `g = dy ⊙ γ`.
+pub(crate) fn layer_norm_grad(
+    x: &Tensor,
+    dy: &Tensor,
+    gamma: &Tensor,
+    eps: f64,
+) -> candle_core::Result<Tensor> {
+    if !on_host([x, dy, gamma], Grads::Attached) {
+        let n = x.dim(D::Minus1)? as f64;
+        let mean = (x.sum_keepdim(D::Minus1)? / n)?;
+        let xc = x.broadcast_sub(&mean)?;
+        let var = (xc.sqr()?.sum_keepdim(D::Minus1)? / n)?;
+        let inv_std = (var + eps)?.sqrt()?.recip()?;
+        let xhat = xc.broadcast_mul(&inv_std)?;
+        let g = dy.broadcast_mul(gamma)?;
+        let g_mean = (g.sum_keepdim(D::Minus1)? / n)?;
+        let gx_mean = ((&g * &xhat)?.sum_keepdim(D::Minus1)? / n)?;
+        return g
+            .broadcast_sub(&g_mean)?
+            .sub(&xhat.broadcast_mul(&gx_mean)?)?
+            .broadcast_mul(&inv_std);
+    }
+    with_values(gamma, |gamma| {
+        pair_kernel(x, dy, |xs, gs| {
+            kernels::norm::layer_norm_grad(xs, gs, gamma, eps)
+        })
+    })
 }

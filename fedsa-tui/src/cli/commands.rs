@@ -143,7 +143,10 @@ fn run_headless(cfg: Config, resume: bool) -> Result<()> {
 /// `fedsa plugins list`: built-in adapters and aggregators, then every plugin found.
 fn list_plugins(paths: &[PathBuf]) -> Result<()> {
     let listing = fedsa_engine::plugins::list_plugins(paths)?;
-    println!("{:<11} {:<22} {:>4}  source", "kind", "name", "abi");
+    println!(
+        "{:<11} {:<22} {:>4}  {:<24}  plan",
+        "kind", "name", "abi", "source"
+    );
     for row in &listing.rows {
         let abi = row
             .abi_version
@@ -152,7 +155,11 @@ fn list_plugins(paths: &[PathBuf]) -> Result<()> {
             .path
             .as_ref()
             .map_or_else(|| "built-in".to_string(), |p| p.display().to_string());
-        println!("{:<11} {:<22} {abi:>4}  {source}", row.kind, row.name);
+        let plan = row.plan.as_deref().unwrap_or("-");
+        println!(
+            "{:<11} {:<22} {abi:>4}  {source:<24}  {plan}",
+            row.kind, row.name
+        );
     }
     for skipped in &listing.skipped {
         eprintln!("skipped {}: {}", skipped.path.display(), skipped.reason);

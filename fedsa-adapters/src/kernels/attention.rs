@@ -7,8 +7,8 @@
 
 use rayon::prelude::*;
 
-use crate::layers::gemm::{View, ViewMut, gemm};
-use crate::layers::host::{masked_softmax_into, softmax_grad_row};
+use crate::kernels::gemm::{View, ViewMut, gemm};
+use crate::kernels::softmax::{masked_softmax_into, softmax_grad_row};
 
 /// The sizes of one attention call: `batch` sequences, `queries` query and `keys` key/value
 /// positions each, `heads` heads of `dim`.

@@ -10,9 +10,10 @@ use fedsa_core::{Batch, Error, Result};
 
 use crate::adapter::{AdapterSet, AdapterSpec, ForwardCtx};
 use crate::backend::Context;
-use crate::model::head::{head_forward, initial_head};
-use crate::model::{BaseModel, ParamStore};
-use crate::seeded::dropout_mask;
+use crate::encoder::BaseModel;
+use crate::encoder::head::{head_forward, initial_head};
+use crate::training::ParamStore;
+use crate::training::seeded::dropout_mask;
 
 /// Base + adapters + head for one client.
 pub struct ClientModel {

@@ -5,10 +5,10 @@
 //!
 //! Each is generic over how `a·b + c` is computed: [`Fused`] (one FMA instruction, for code
 //! compiled with the `fma` target feature; elsewhere a slow library call) or [`Split`] (a product
-//! and a sum, for every other target). See `host::simd_kernel!` for the dispatch.
+//! and a sum, for every other target). See `elementwise::simd_kernel!` for the dispatch.
 
 // `inline(always)` is the point here: these must be inlined into the AVX2 + FMA entry points of
-// `host::simd_kernel!` to be compiled (and vectorised) for those features.
+// `elementwise::simd_kernel!` to be compiled (and vectorised) for those features.
 #![allow(clippy::inline_always)]
 
 use std::f32::consts::{FRAC_1_SQRT_2, LOG2_E};

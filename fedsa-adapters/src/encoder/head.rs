@@ -8,9 +8,9 @@ use fedsa_core::{Result, Role};
 
 use crate::adapter::InitialParam;
 use crate::backend::Context;
-use crate::config::Family;
-use crate::model::{BaseModel, bert, roberta};
-use crate::seeded::{normal, stream, tensor};
+use crate::encoder::config::Family;
+use crate::encoder::{BaseModel, bert, roberta};
+use crate::training::seeded::{normal, stream, tensor};
 
 fn table(family: Family) -> &'static [(&'static str, usize, usize); 4] {
     match family {

@@ -15,9 +15,9 @@ use fedsa_core::{
 
 use crate::adapter::{AdapterSpec, ForwardCtx};
 use crate::backend::Context;
-use crate::local::LocalLoop;
-use crate::metrics::{accuracy, macro_f1};
-use crate::model::{BaseModel, ClientModel};
+use crate::encoder::{BaseModel, ClientModel};
+use crate::training::local::LocalLoop;
+use crate::training::metrics::{accuracy, macro_f1};
 
 /// A client of the federation, training its adapter and head locally.
 pub struct LocalTrainer {

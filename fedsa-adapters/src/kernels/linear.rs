@@ -5,8 +5,8 @@
 //! (with its own thread hand-off); here the output starts as the bias rows (or is written
 //! whole by the product), so each is one pass.
 
-use crate::layers::gemm::{View, ViewMut, gemm};
-use crate::layers::par_init::par_init;
+use crate::kernels::gemm::{View, ViewMut, gemm};
+use crate::kernels::par_init::par_init;
 
 /// What an output starts as before the product is added.
 #[derive(Clone, Copy)]

@@ -6,7 +6,7 @@ use candle_core::{Device, Tensor};
 use fedsa_core::{Result, SeededRng};
 
 use crate::backend::Context;
-use crate::layers::par_init::par_init;
+use crate::kernels::par_init::par_init;
 
 /// FNV-1a of a name: a stable label for [`SeededRng::derive`] across Rust versions.
 pub(crate) fn name_label(name: &str) -> u64 {

@@ -9,9 +9,9 @@ use fedsa_core::config::TrainingConfig;
 use fedsa_core::{Error, ParamSet, Result, SeededRng, TrainStats};
 
 use crate::backend::Context;
-use crate::model::ParamStore;
-use crate::optim::{Optimizer, STATE_PREFIX, decode_u64, encode_u64};
-use crate::schedule::lr_factor;
+use crate::training::ParamStore;
+use crate::training::optim::{Optimizer, STATE_PREFIX, decode_u64, encode_u64};
+use crate::training::schedule::lr_factor;
 
 const RNG_BATCHES: &str = "__rng.batches";
 const RNG_DROPOUT: &str = "__rng.dropout";

@@ -1,0 +1,24 @@
+//! The CPU `f32` kernels: plain functions over slices (no tensors, no autograd), each one pass
+//! on the rayon pool where candle would take several, vectorised where the CPU allows. The
+//! layers in [`crate::layers`] call them through [`route::on_host`], the one rule that decides
+//! whether an op runs here or through candle's ops, and keep the candle form as the fallback
+//! for every other device and dtype.
+//!
+//! - [`route`]: that rule, and the bridge from a host tensor to the slice a kernel reads;
+//! - [`gemm`]: matrix products on strided views of slices;
+//! - [`linear`]: the frozen layers' products and input gradients;
+//! - [`attention`]: multi-head attention per sequence, forward and backward;
+//! - [`elementwise`], [`softmax`], [`norm`]: exact GELU, the masked softmax and the norms'
+//!   input gradients, row by row;
+//! - [`fast_math`]: the vectorisable erf, exp and GELU they use;
+//! - [`par_init`]: fresh output buffers filled in parallel.
+
+pub(crate) mod attention;
+pub(crate) mod elementwise;
+pub(crate) mod fast_math;
+pub(crate) mod gemm;
+pub(crate) mod linear;
+pub(crate) mod norm;
+pub(crate) mod par_init;
+pub(crate) mod route;
+pub(crate) mod softmax;
