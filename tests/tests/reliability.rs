@@ -45,6 +45,26 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// Runs `config` with the process set to crash at `point`; asserts that it crashed there.
+fn run_crashing_at(config: &Path, point: &str, out_dir: Option<&Path>) {
+    let mut cmd = Command::new(fedsa_bin());
+    cmd.arg("run");
+    if let Some(dir) = out_dir {
+        cmd.arg("--output-dir").arg(dir);
+    }
+    let crashed = cmd
+        .arg(config)
+        .env("FEDSA_CRASH_AT", point)
+        .output()
+        .unwrap();
+    assert!(!crashed.status.success(), "{point}: the run did not crash");
+    assert!(
+        stderr(&crashed).contains(&format!("crashing at {point}")),
+        "{point}: {}",
+        stderr(&crashed)
+    );
+}
+
 #[test]
 fn wall_times_are_masked_and_nothing_else() {
     let a = r#"{"round":1,"seconds":1.25,"train_seconds":3e-2,"x":0.5}"#;
@@ -141,14 +161,7 @@ fn crash_and_resume(world: &TinyWorld, point: &str) {
         ]);
     }
     let out_dir = world.dir.path().join(format!("crash-{point}"));
-    let crashed = Command::new(fedsa_bin())
-        .args(["run".as_ref(), "--output-dir".as_ref(), out_dir.as_os_str()])
-        .arg(&config)
-        .env("FEDSA_CRASH_AT", point)
-        .output()
-        .unwrap();
-    assert!(!crashed.status.success(), "{point}: the run did not crash");
-    assert!(stderr(&crashed).contains(&format!("crashing at {point}")));
+    run_crashing_at(&config, point, Some(&out_dir));
     let run = out_dir.join("crashy");
     assert!(!run.join("summary.json").exists(), "{point}");
     fedsa_ok([
@@ -213,12 +226,7 @@ fn a_run_crashed_at_any_moment_resumes_to_the_same_files() {
 fn wall_times_add_up_across_resumes() {
     let world = TinyWorld::new(120);
     let config = world.config("timed", "fedsa", "lora", "[federation]\nrounds = 3\n");
-    let out = Command::new(fedsa_bin())
-        .args(["run".as_ref(), config.as_os_str()])
-        .env("FEDSA_CRASH_AT", "checkpoint-2-done")
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
+    run_crashing_at(&config, "checkpoint-2-done", None);
     fedsa_ok(["run".as_ref(), "--resume".as_ref(), config.as_os_str()]);
     let run = world.runs().join("timed");
     let lines = fedsa_tests::fixtures::metric_lines(&run.join("metrics.jsonl"));
@@ -251,14 +259,7 @@ fn last_checkpoint(run: &Path) -> PathBuf {
 fn damaged_or_inconsistent_checkpoints_are_refused_on_resume() {
     let world = TinyWorld::new(120);
     let config = world.config("damaged", "fedsa", "lora", "[federation]\nrounds = 3\n");
-    let crash = |c: &Path| {
-        Command::new(fedsa_bin())
-            .args(["run".as_ref(), c.as_os_str()])
-            .env("FEDSA_CRASH_AT", "checkpoint-2-done")
-            .output()
-            .unwrap()
-    };
-    assert!(!crash(&config).status.success());
+    run_crashing_at(&config, "checkpoint-2-done", None);
     let run = world.runs().join("damaged");
     let ckpt = last_checkpoint(&run);
     // Finite garbage in a client's tensor: its last float's bytes changed.
@@ -320,12 +321,7 @@ fn crc32(bytes: &[u8]) -> u32 {
 fn a_run_stopped_before_its_first_checkpoint_resumes_in_its_folder_and_a_rerun_says_so() {
     let world = TinyWorld::new(120);
     let config = world.config("early", "fedsa", "lora", "[federation]\nrounds = 2\n");
-    let out = Command::new(fedsa_bin())
-        .args(["run".as_ref(), config.as_os_str()])
-        .env("FEDSA_CRASH_AT", "round-1-recorded")
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
+    run_crashing_at(&config, "round-1-recorded", None);
     let run = world.runs().join("early");
     assert!(!run.join("checkpoints/LATEST").exists());
     // A plain rerun never overwrites, but says how to continue.
@@ -352,12 +348,7 @@ fn a_run_stopped_before_its_first_checkpoint_resumes_in_its_folder_and_a_rerun_s
 fn resume_fails_before_training_when_the_folder_cannot_be_written() {
     let world = TinyWorld::new(120);
     let config = world.config("stuck", "fedsa", "lora", "[federation]\nrounds = 3\n");
-    let out = Command::new(fedsa_bin())
-        .args(["run".as_ref(), config.as_os_str()])
-        .env("FEDSA_CRASH_AT", "checkpoint-1-done")
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
+    run_crashing_at(&config, "checkpoint-1-done", None);
     let run = world.runs().join("stuck");
     let before = read(&run.join("metrics.jsonl"));
     // A folder in the place of metrics.csv: its rewrite cannot land (permissions would not
