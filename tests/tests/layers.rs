@@ -159,14 +159,14 @@ fn crate_graph(src: &Path) -> BTreeMap<Vec<String>, BTreeSet<Vec<String>>> {
     let mut edges: BTreeMap<Vec<String>, BTreeSet<Vec<String>>> = BTreeMap::new();
     for (module, file) in &known {
         let text = std::fs::read_to_string(file).unwrap();
-        let code: String = text
+        let code = text
             .split("#[cfg(test)]")
             .next()
             .unwrap_or("")
             .lines()
             .filter(|l| !l.trim_start().starts_with("//"))
-            .map(|l| format!("{l}\n"))
-            .collect();
+            .collect::<Vec<_>>()
+            .join("\n");
         for path in crate_paths(&code) {
             let Some(target) = module_of(&path, &known) else {
                 continue;
