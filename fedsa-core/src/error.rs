@@ -17,12 +17,13 @@ pub enum Error {
         message: String,
     },
 
-    /// Reading or writing a file failed.
-    #[error("{}: {source}", path.display())]
+    /// Reading or writing a file failed. The OS message is part of the text and deliberately
+    /// not returned by `source()` as well: a chain printer (anyhow's `{:#}`, [`chain_text`])
+    /// would otherwise print it twice.
+    #[error("{}: {error}", path.display())]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
 
     /// A data file is malformed; `line` is 1-based, 0 when the problem is the whole file.
@@ -86,10 +87,10 @@ impl Error {
     }
 
     /// An I/O error on `path`.
-    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub fn io(path: impl Into<PathBuf>, error: std::io::Error) -> Self {
         Self::Io {
             path: path.into(),
-            source,
+            error,
         }
     }
 
@@ -170,5 +171,42 @@ mod tests {
             chain_text(&e),
             "writing metrics: runs/x/metrics.jsonl: disk full"
         );
+    }
+
+    /// Every link of a chain, printed the way anyhow's `{:#}` does (each link's text, joined by
+    /// `: `), with no de-duplication: the shape of the binary's `error: {e:#}`.
+    fn every_link(error: &(dyn std::error::Error + 'static)) -> String {
+        let mut parts = vec![error.to_string()];
+        let mut cause = error.source();
+        while let Some(c) = cause {
+            parts.push(c.to_string());
+            cause = c.source();
+        }
+        parts.join(": ")
+    }
+
+    #[test]
+    fn no_variant_prints_its_cause_twice_in_a_chain() {
+        let not_found = || std::io::Error::from(std::io::ErrorKind::NotFound);
+        let os_message = not_found().to_string();
+        let io = Error::io("cfg/run.toml", not_found());
+        assert_eq!(every_link(&io), format!("cfg/run.toml: {os_message}"));
+        assert_eq!(chain_text(&io), every_link(&io));
+        let external = Error::external("writing a checkpoint", Error::io("ck", not_found()));
+        assert_eq!(
+            every_link(&external),
+            format!("writing a checkpoint: ck: {os_message}")
+        );
+        assert_eq!(chain_text(&external), every_link(&external));
+        for e in [
+            Error::config("c.toml", "a.b", "bad"),
+            Error::data("d.csv", 3, "bad"),
+            Error::model("m/config.json", "bad"),
+            Error::param("w", "bad"),
+            Error::backend("loading", "bad"),
+            Error::Stopped,
+        ] {
+            assert!(std::error::Error::source(&e).is_none(), "{e}");
+        }
     }
 }
