@@ -5,7 +5,55 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::UNNAMED_CONFIG;
 use crate::{Error, FederationSettings, Result, Role, RolePolicy, Strategy, TaskConfig};
+
+/// Where a run config's values came from, so that a problem found after loading (by the engine,
+/// the data readers, the model code) names them: the config file, and the fields a front end
+/// set otherwise, such as a command-line override. See [`Error::name_config_source`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigSource {
+    file: String,
+    /// (field, how it was set), e.g. (`device`, `command line (--device)`).
+    overrides: Vec<(String, String)>,
+}
+
+impl ConfigSource {
+    /// Every value from the file (or other source) named `name`.
+    pub fn file(name: impl Into<String>) -> Self {
+        Self {
+            file: name.into(),
+            overrides: Vec::new(),
+        }
+    }
+
+    /// Records that `field` (and any key under it) was set by `how` instead of the file.
+    pub fn set_by(&mut self, field: impl Into<String>, how: impl Into<String>) {
+        self.overrides.push((field.into(), how.into()));
+    }
+
+    /// The name of where `field`'s value came from.
+    pub fn name_of(&self, field: &str) -> &str {
+        let under = |f: &str| {
+            field == f
+                || field
+                    .strip_prefix(f)
+                    .is_some_and(|rest| rest.starts_with(['.', '[']))
+        };
+        self.overrides
+            .iter()
+            .rev()
+            .find(|(f, _)| under(f))
+            .map_or(self.file.as_str(), |(_, how)| how.as_str())
+    }
+}
+
+impl Default for ConfigSource {
+    /// No source known: errors keep naming [`UNNAMED_CONFIG`].
+    fn default() -> Self {
+        Self::file(UNNAMED_CONFIG)
+    }
+}
 
 /// A complete run description.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -654,7 +702,7 @@ impl Config {
 
     /// Whether `role` is trained under this config's strategy (a convenience for trainers).
     pub fn trains(&self, role: Role) -> bool {
-        self.strategy("config").is_ok_and(|s| s.trains(role))
+        self.strategy(UNNAMED_CONFIG).is_ok_and(|s| s.trains(role))
     }
 }
 
@@ -669,13 +717,15 @@ fn toml_error(text: &str, source_name: &str, e: &toml::de::Error) -> Error {
         return Error::config(source_name, field, message);
     };
     let (line, column) = line_column(text, span.start);
-    let field = key_path_of(text, &span, message)
-        .unwrap_or_else(|| format!("line {line}, column {column}"));
-    Error::config(
-        source_name,
-        field,
-        format!("{message} (line {line}, column {column})"),
-    )
+    let at = format!("line {line}, column {column}");
+    match key_path_of(text, &span, message) {
+        // A key missing from the top of the file has no place in it worth pointing at.
+        Some(field) if missing_field(message).is_some() && !field.contains('.') => {
+            Error::config(source_name, field, message)
+        }
+        Some(field) => Error::config(source_name, field, format!("{message} ({at})")),
+        None => Error::config(source_name, at, message),
+    }
 }
 
 /// The field serde names in a "missing field `x`" message.
@@ -872,7 +922,7 @@ mod tests {
         ] {
             let (field, message) = field_and_message(text);
             assert_eq!(field, at, "{text:?}: {message}");
-            assert!(message.ends_with(&format!("({at})")), "{message}");
+            assert!(!message.contains("line"), "said twice: {message}");
         }
         // CRLF line ends count as one line end each.
         let (field, message) =

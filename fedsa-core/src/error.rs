@@ -3,6 +3,14 @@
 
 use std::path::PathBuf;
 
+use crate::config::ConfigSource;
+
+/// The source name of a config error raised by code that is handed a run config's values (one
+/// section, one setting) but not the file they came from. Whoever loaded the config replaces
+/// it with the file, or with the command-line flag that set the value
+/// ([`Error::name_config_source`]).
+pub const UNNAMED_CONFIG: &str = "<run config>";
+
 /// Result alias used across the fedsa libraries.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -84,6 +92,32 @@ impl Error {
             field: field.into(),
             message: message.into(),
         }
+    }
+
+    /// A configuration error about `field` (a dotted path) of the run config, raised where the
+    /// file it came from is not known; see [`UNNAMED_CONFIG`].
+    pub fn run_config(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::config(UNNAMED_CONFIG, field, message)
+    }
+
+    /// Names where the value of a run-config error raised without a source
+    /// ([`Error::run_config`]) came from: the config file, or the flag that set its field.
+    /// Every other error, config errors that already name a file included, is left as it is.
+    pub fn name_config_source(&mut self, source: &ConfigSource) {
+        if let Self::Config {
+            source_name, field, ..
+        } = self
+            && source_name == UNNAMED_CONFIG
+        {
+            *source_name = source.name_of(field).to_string();
+        }
+    }
+
+    /// [`Error::name_config_source`] by value, for `map_err`.
+    #[must_use]
+    pub fn with_config_source(mut self, source: &ConfigSource) -> Self {
+        self.name_config_source(source);
+        self
     }
 
     /// An I/O error on `path`.
@@ -170,6 +204,30 @@ mod tests {
         assert_eq!(
             chain_text(&e),
             "writing metrics: runs/x/metrics.jsonl: disk full"
+        );
+    }
+
+    #[test]
+    fn unnamed_config_errors_get_the_file_or_the_flag_that_set_the_field() {
+        let mut source = ConfigSource::file("examples/quickstart.toml");
+        source.set_by("device", "command line (--device)");
+        let e = Error::run_config("data.glue_task", "unknown").with_config_source(&source);
+        assert_eq!(
+            e.to_string(),
+            "config examples/quickstart.toml: data.glue_task: unknown"
+        );
+        let e = Error::run_config("device", "no CUDA").with_config_source(&source);
+        assert_eq!(
+            e.to_string(),
+            "config command line (--device): device: no CUDA"
+        );
+        // A config error that names its own file (an adapter spec) keeps it.
+        let e = Error::config("spec.json", "params[0].shape", "bad").with_config_source(&source);
+        assert_eq!(e.to_string(), "config spec.json: params[0].shape: bad");
+        let e = Error::run_config("model.path", "missing");
+        assert_eq!(
+            e.to_string(),
+            format!("config {UNNAMED_CONFIG}: model.path: missing")
         );
     }
 

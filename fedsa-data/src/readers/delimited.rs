@@ -43,18 +43,10 @@ impl DelimitedSpec {
     /// A spec for a user's CSV or TSV file with a header row and the config's column names.
     pub fn from_config(cfg: &DataConfig, delimiter: u8, key: Option<&str>) -> Result<Self> {
         let text = cfg.text_column.as_deref().ok_or_else(|| {
-            Error::config(
-                "data",
-                "data.text_column",
-                "required for csv, tsv and jsonl data",
-            )
+            Error::run_config("data.text_column", "required for csv, tsv and jsonl data")
         })?;
         let label = cfg.label_column.as_deref().ok_or_else(|| {
-            Error::config(
-                "data",
-                "data.label_column",
-                "required for csv, tsv and jsonl data",
-            )
+            Error::run_config("data.label_column", "required for csv, tsv and jsonl data")
         })?;
         Ok(Self {
             delimiter,
