@@ -9,8 +9,7 @@ pub fn device(name: &str) -> Result<Device> {
         return Ok(Device::Cpu);
     }
     let Some(ordinal) = fedsa_core::config::parse_cuda_ordinal(name) else {
-        return Err(Error::config(
-            "device",
+        return Err(Error::run_config(
             "device",
             format!("`{name}` is neither `cpu` nor `cuda:N`"),
         ));
@@ -25,8 +24,7 @@ fn cuda(ordinal: usize, name: &str) -> Result<Device> {
 
 #[cfg(not(feature = "cuda"))]
 fn cuda(_ordinal: usize, name: &str) -> Result<Device> {
-    Err(Error::config(
-        "device",
+    Err(Error::run_config(
         "device",
         format!(
             "`{name}` needs a build with CUDA support (cargo build --features fedsa-adapters/cuda)"

@@ -24,8 +24,7 @@ pub fn build_aggregator(
         Some(plugin) if plugin.kind() == PluginKind::Aggregator => Ok(Box::new(
             PluginAggregator::create(plugin.clone(), options_toml)?,
         )),
-        Some(plugin) => Err(Error::config(
-            "strategy",
+        Some(plugin) => Err(Error::run_config(
             "strategy.aggregator",
             format!(
                 "`{name}` is an {} plugin ({}), not an aggregator",
@@ -35,8 +34,7 @@ pub fn build_aggregator(
         )),
         None => {
             let plugins = registry.names(PluginKind::Aggregator);
-            Err(Error::config(
-                "strategy",
+            Err(Error::run_config(
                 "strategy.aggregator",
                 format!(
                     "unknown aggregator `{name}`; built-in: {}; plugins: {}{}",

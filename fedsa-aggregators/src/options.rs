@@ -20,10 +20,9 @@ impl OptionTable {
     /// Parses the options text given to `aggregator`.
     pub(crate) fn parse(aggregator: &str, text: &str) -> Result<Self> {
         let table: toml::Table = toml::from_str(text).map_err(|e| {
-            Error::config(
-                source_name(aggregator),
+            Error::run_config(
                 OPTIONS_FIELD,
-                e.message().trim().to_string(),
+                format!("for `{aggregator}`: {}", e.message().trim()),
             )
         })?;
         Ok(Self {
@@ -40,7 +39,7 @@ impl OptionTable {
             None => Ok(default),
             Some(toml::Value::Float(v)) => Ok(*v),
             Some(toml::Value::Integer(v)) => Ok(*v as f64),
-            Some(other) => Err(self.error(
+            Some(other) => Err(option_error(
                 key,
                 format!("expected a number, got {} `{other}`", other.type_str()),
             )),
@@ -52,7 +51,14 @@ impl OptionTable {
         if ok && value.is_finite() {
             Ok(value)
         } else {
-            Err(self.error(key, format!("must be {rule}, got {value}")))
+            Err(option_error(
+                key,
+                // The error's source is the config file, so the message names the aggregator.
+                format!(
+                    "must be {rule}, got {value} (an option of `{}`)",
+                    self.aggregator
+                ),
+            ))
         }
     }
 
@@ -60,7 +66,7 @@ impl OptionTable {
     pub(crate) fn finish(self, known: &[&str]) -> Result<()> {
         match self.table.keys().find(|k| !self.read.contains(*k)) {
             None => Ok(()),
-            Some(key) => Err(self.error(
+            Some(key) => Err(option_error(
                 key,
                 format!(
                     "unknown option for `{}` (known: {})",
@@ -74,18 +80,11 @@ impl OptionTable {
             )),
         }
     }
-
-    fn error(&self, key: &str, message: String) -> Error {
-        Error::config(
-            source_name(&self.aggregator),
-            format!("{OPTIONS_FIELD}.{key}"),
-            message,
-        )
-    }
 }
 
-fn source_name(aggregator: &str) -> String {
-    format!("of aggregator `{aggregator}`")
+/// An error about option `key`, named as the config's dotted field.
+fn option_error(key: &str, message: String) -> Error {
+    Error::run_config(format!("{OPTIONS_FIELD}.{key}"), message)
 }
 
 #[cfg(test)]
@@ -104,7 +103,10 @@ mod tests {
         let e = o.finish(&["trim"]).unwrap_err().to_string();
         assert_eq!(
             e,
-            "config of aggregator `x`: strategy.aggregator_options.tirm: unknown option for `x` (known: trim)"
+            format!(
+                "config {}: strategy.aggregator_options.tirm: unknown option for `x` (known: trim)",
+                fedsa_core::UNNAMED_CONFIG
+            )
         );
         let mut o = OptionTable::parse("x", "trim = \"a\"").unwrap();
         let e = o.f64_or("trim", 0.1).unwrap_err().to_string();

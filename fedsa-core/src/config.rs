@@ -5,7 +5,55 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::UNNAMED_CONFIG;
 use crate::{Error, FederationSettings, Result, Role, RolePolicy, Strategy, TaskConfig};
+
+/// Where a run config's values came from, so that a problem found after loading (by the engine,
+/// the data readers, the model code) names them: the config file, and the fields a front end
+/// set otherwise, such as a command-line override. See [`Error::name_config_source`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigSource {
+    file: String,
+    /// (field, how it was set), e.g. (`device`, `command line (--device)`).
+    overrides: Vec<(String, String)>,
+}
+
+impl ConfigSource {
+    /// Every value from the file (or other source) named `name`.
+    pub fn file(name: impl Into<String>) -> Self {
+        Self {
+            file: name.into(),
+            overrides: Vec::new(),
+        }
+    }
+
+    /// Records that `field` (and any key under it) was set by `how` instead of the file.
+    pub fn set_by(&mut self, field: impl Into<String>, how: impl Into<String>) {
+        self.overrides.push((field.into(), how.into()));
+    }
+
+    /// The name of where `field`'s value came from.
+    pub fn name_of(&self, field: &str) -> &str {
+        let under = |f: &str| {
+            field == f
+                || field
+                    .strip_prefix(f)
+                    .is_some_and(|rest| rest.starts_with(['.', '[']))
+        };
+        self.overrides
+            .iter()
+            .rev()
+            .find(|(f, _)| under(f))
+            .map_or(self.file.as_str(), |(_, how)| how.as_str())
+    }
+}
+
+impl Default for ConfigSource {
+    /// No source known: errors keep naming [`UNNAMED_CONFIG`].
+    fn default() -> Self {
+        Self::file(UNNAMED_CONFIG)
+    }
+}
 
 /// A complete run description.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -408,16 +456,8 @@ impl Config {
 
     /// Parses and validates TOML text; `source_name` (usually the file path) goes into errors.
     pub fn from_toml_str(text: &str, source_name: &str) -> Result<Config> {
-        let mut config: Config = toml::from_str(text).map_err(|e| {
-            let (field, line) = e
-                .span()
-                .map_or((None, None), |s| key_path_at(text, s.start));
-            let field = field
-                .or_else(|| e.message().split('`').nth(1).map(str::to_string))
-                .unwrap_or_else(|| "<toml>".to_string());
-            let at = line.map(|l| format!(" (line {l})")).unwrap_or_default();
-            Error::config(source_name, field, format!("{}{at}", e.message().trim()))
-        })?;
+        let mut config: Config =
+            toml::from_str(text).map_err(|e| toml_error(text, source_name, &e))?;
         // A decoder's linear layers have other names than an encoder's: a generation config
         // that names no targets gets the decoder's usual ones (PEFT's LLaMA default), and the
         // resolved config written with a run says so.
@@ -675,35 +715,120 @@ impl Config {
 
     /// Whether `role` is trained under this config's strategy (a convenience for trainers).
     pub fn trains(&self, role: Role) -> bool {
-        self.strategy("config").is_ok_and(|s| s.trains(role))
+        self.strategy(UNNAMED_CONFIG).is_ok_and(|s| s.trains(role))
     }
 }
 
-/// The dotted key path (`adapter.rank`) and 1-based line of the TOML key at byte `offset`.
-fn key_path_at(text: &str, offset: usize) -> (Option<String>, Option<usize>) {
+/// A TOML error (syntax or deserialization) as a config error: the field is the dotted key the
+/// error is about, and the message ends with the line and column. Without a key (a broken
+/// table header, a line with no key) the field is the line and column itself: never a token
+/// quoted from the parser's message, which may be punctuation (`=`, `]`).
+fn toml_error(text: &str, source_name: &str, e: &toml::de::Error) -> Error {
+    let message = e.message().trim();
+    let Some(span) = e.span() else {
+        let field = missing_field(message).unwrap_or("<toml>");
+        return Error::config(source_name, field, message);
+    };
+    let (line, column) = line_column(text, span.start);
+    let at = format!("line {line}, column {column}");
+    match key_path_of(text, &span, message) {
+        // A key missing from the top of the file has no place in it worth pointing at.
+        Some(field) if missing_field(message).is_some() && !field.contains('.') => {
+            Error::config(source_name, field, message)
+        }
+        Some(field) => Error::config(source_name, field, format!("{message} ({at})")),
+        None => Error::config(source_name, at, message),
+    }
+}
+
+/// The field serde names in a "missing field `x`" message.
+fn missing_field(message: &str) -> Option<&str> {
+    message.strip_prefix("missing field `")?.split('`').next()
+}
+
+/// 1-based line and column (in characters) of byte `offset` of `text`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
-    let line_no = text[..offset].matches('\n').count() + 1;
-    let lines: Vec<&str> = text.lines().collect();
-    let Some(line) = lines.get(line_no - 1) else {
-        return (None, Some(line_no));
+    let before = text.get(..offset).unwrap_or(text);
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (
+        before.matches('\n').count() + 1,
+        before[line_start..].chars().count() + 1,
+    )
+}
+
+/// One key of a parsed document: its dotted path and where its key and value are written.
+struct KeyAt {
+    path: String,
+    key: std::ops::Range<usize>,
+    value: std::ops::Range<usize>,
+    is_table: bool,
+}
+
+fn collect_keys(table: &toml::de::DeTable<'_>, prefix: &str, out: &mut Vec<KeyAt>) {
+    for (key, value) in table {
+        if key.get_ref().is_empty() {
+            continue;
+        }
+        let path = if prefix.is_empty() {
+            key.get_ref().to_string()
+        } else {
+            format!("{prefix}.{}", key.get_ref())
+        };
+        let inner = value.get_ref().as_table();
+        out.push(KeyAt {
+            path: path.clone(),
+            key: key.span(),
+            value: value.span(),
+            is_table: inner.is_some(),
+        });
+        if let Some(inner) = inner {
+            collect_keys(inner, &path, out);
+        }
+    }
+}
+
+/// The dotted key a TOML error at `span` is about, found in the parsed document (or, after a
+/// syntax error, in as much of it as the parser recovered):
+/// - a missing field: the table whose span the error carries, plus the field's name;
+/// - otherwise the deepest key whose key or value holds the span (an unknown key, a value of
+///   the wrong type);
+/// - otherwise (a syntax error inside a line) the last key written before it on its line.
+fn key_path_of(text: &str, span: &std::ops::Range<usize>, message: &str) -> Option<String> {
+    let (doc, _) = toml::de::DeTable::parse_recoverable(text);
+    let mut keys = Vec::new();
+    collect_keys(doc.get_ref(), "", &mut keys);
+    if let Some(field) = missing_field(message) {
+        // The document's own span is empty, so a field missing at the top matches no table.
+        return Some(match keys.iter().find(|k| k.is_table && k.value == *span) {
+            Some(table) => format!("{}.{field}", table.path),
+            None => field.to_string(),
+        });
+    }
+    let holds = |outer: &std::ops::Range<usize>| {
+        !outer.is_empty() && outer.start <= span.start && span.end <= outer.end
     };
-    let table = lines[..line_no - 1]
+    let holding = keys
         .iter()
-        .rev()
-        .map(|l| l.trim())
-        .find(|l| l.starts_with('[') && l.ends_with(']'))
-        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
-    let key = line
-        .split_once('=')
-        .map(|(k, _)| k.trim().trim_matches('"').to_string())
-        .filter(|k| !k.is_empty() && !k.starts_with('['));
-    let path = match (table, key) {
-        (Some(t), Some(k)) => Some(format!("{t}.{k}")),
-        (None, Some(k)) => Some(k),
-        (Some(t), None) => Some(t),
-        (None, None) => None,
+        .filter(|k| holds(&k.key) || holds(&k.value))
+        .max_by_key(|k| k.path.matches('.').count())
+        .map(|k| k.path.as_str());
+    let line_start = text
+        .get(..span.start)
+        .and_then(|t| t.rfind('\n'))
+        .map_or(0, |i| i + 1);
+    let before_on_line = keys
+        .iter()
+        .filter(|k| k.key.start >= line_start && k.key.end <= span.start)
+        .max_by_key(|k| k.key.start)
+        .map(|k| k.path.as_str());
+    let path = match (holding, before_on_line) {
+        // A syntax error inside an inline table is about the key written just before it there.
+        (Some(outer), Some(inner)) if inner.starts_with(&format!("{outer}.")) => inner,
+        (Some(outer), _) => outer,
+        (None, inner) => inner?,
     };
-    (path, Some(line_no))
+    Some(path.to_string())
 }
 
 /// `cuda:N` → `Some(N)`.
@@ -756,6 +881,67 @@ mod tests {
                 && e.contains("line 3"),
             "{e}"
         );
+    }
+
+    /// The (field, message) of a config error from `text`.
+    fn field_and_message(text: &str) -> (String, String) {
+        match Config::from_toml_str(text, "t.toml") {
+            Err(Error::Config {
+                source_name,
+                field,
+                message,
+            }) => {
+                assert_eq!(source_name, "t.toml");
+                (field, message)
+            }
+            other => panic!("expected a config error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn missing_keys_are_named_by_their_dotted_path() {
+        let (field, message) =
+            field_and_message("[model]\nmax_length = 16\n[data]\nformat = \"csv\"\n");
+        assert_eq!(field, "model.path", "{message}");
+        assert!(message.contains("line 1"), "{message}");
+        // The table before the one missing a key does not lend it its name.
+        let (field, _) = field_and_message("[data]\nformat = \"csv\"\n[model]\nmax_length = 16\n");
+        assert_eq!(field, "model.path");
+        let (field, _) = field_and_message("[model]\npath = \"m\"\n[data]\npath = \"d.csv\"\n");
+        assert_eq!(field, "data.format");
+        let (field, _) = field_and_message("name = \"x\"\n[data]\nformat = \"csv\"\n");
+        assert_eq!(field, "model");
+        let (field, _) = field_and_message(&format!(
+            "{MINIMAL}\n[strategy]\nname = \"custom\"\n[strategy.roles]\na = {{ train = true, share = false }}\nb = {{ train = true, share = true }}\n"
+        ));
+        assert_eq!(field, "strategy.roles.head");
+    }
+
+    #[test]
+    fn syntax_errors_name_the_line_column_and_key_never_punctuation() {
+        let (field, message) =
+            field_and_message(&format!("{MINIMAL}\n[federation]\nrounds = = 3\n"));
+        assert_eq!(field, "federation.rounds", "{message}");
+        assert!(message.contains("line 9, column 10"), "{message}");
+        let (field, message) =
+            field_and_message("[model]\npath = \"m\"\nmodel_len = { a = = 3 }\n");
+        assert_eq!(field, "model.model_len.a", "{message}");
+        let (field, _) = field_and_message("name = \"x\n[model]\npath = \"m\"\n");
+        assert_eq!(field, "name");
+        for (text, at) in [
+            ("= 3\n[model]\npath = \"m\"\n", "line 1, column 1"),
+            ("[model\npath = \"m\"\n", "line 1, column 7"),
+            ("name = \"x\"\n]\n", "line 2, column 1"),
+        ] {
+            let (field, message) = field_and_message(text);
+            assert_eq!(field, at, "{text:?}: {message}");
+            assert!(!message.contains("line"), "said twice: {message}");
+        }
+        // CRLF line ends count as one line end each.
+        let (field, message) =
+            field_and_message("name = \"x\"\r\n[federation]\r\nrounds = = 3\r\n");
+        assert_eq!(field, "federation.rounds");
+        assert!(message.contains("line 3, column 10"), "{message}");
     }
 
     #[test]

@@ -3,6 +3,14 @@
 
 use std::path::PathBuf;
 
+use crate::config::ConfigSource;
+
+/// The source name of a config error raised by code that is handed a run config's values (one
+/// section, one setting) but not the file they came from. Whoever loaded the config replaces
+/// it with the file, or with the command-line flag that set the value
+/// ([`Error::name_config_source`]).
+pub const UNNAMED_CONFIG: &str = "<run config>";
+
 /// Result alias used across the fedsa libraries.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -17,12 +25,13 @@ pub enum Error {
         message: String,
     },
 
-    /// Reading or writing a file failed.
-    #[error("{}: {source}", path.display())]
+    /// Reading or writing a file failed. The OS message is part of the text and deliberately
+    /// not returned by `source()` as well: a chain printer (anyhow's `{:#}`, [`chain_text`])
+    /// would otherwise print it twice.
+    #[error("{}: {error}", path.display())]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
 
     /// A data file is malformed; `line` is 1-based, 0 when the problem is the whole file.
@@ -85,11 +94,37 @@ impl Error {
         }
     }
 
+    /// A configuration error about `field` (a dotted path) of the run config, raised where the
+    /// file it came from is not known; see [`UNNAMED_CONFIG`].
+    pub fn run_config(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::config(UNNAMED_CONFIG, field, message)
+    }
+
+    /// Names where the value of a run-config error raised without a source
+    /// ([`Error::run_config`]) came from: the config file, or the flag that set its field.
+    /// Every other error, config errors that already name a file included, is left as it is.
+    pub fn name_config_source(&mut self, source: &ConfigSource) {
+        if let Self::Config {
+            source_name, field, ..
+        } = self
+            && source_name == UNNAMED_CONFIG
+        {
+            *source_name = source.name_of(field).to_string();
+        }
+    }
+
+    /// [`Error::name_config_source`] by value, for `map_err`.
+    #[must_use]
+    pub fn with_config_source(mut self, source: &ConfigSource) -> Self {
+        self.name_config_source(source);
+        self
+    }
+
     /// An I/O error on `path`.
-    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub fn io(path: impl Into<PathBuf>, error: std::io::Error) -> Self {
         Self::Io {
             path: path.into(),
-            source,
+            error,
         }
     }
 
@@ -170,5 +205,66 @@ mod tests {
             chain_text(&e),
             "writing metrics: runs/x/metrics.jsonl: disk full"
         );
+    }
+
+    #[test]
+    fn unnamed_config_errors_get_the_file_or_the_flag_that_set_the_field() {
+        let mut source = ConfigSource::file("examples/quickstart.toml");
+        source.set_by("device", "command line (--device)");
+        let e = Error::run_config("data.glue_task", "unknown").with_config_source(&source);
+        assert_eq!(
+            e.to_string(),
+            "config examples/quickstart.toml: data.glue_task: unknown"
+        );
+        let e = Error::run_config("device", "no CUDA").with_config_source(&source);
+        assert_eq!(
+            e.to_string(),
+            "config command line (--device): device: no CUDA"
+        );
+        // A config error that names its own file (an adapter spec) keeps it.
+        let e = Error::config("spec.json", "params[0].shape", "bad").with_config_source(&source);
+        assert_eq!(e.to_string(), "config spec.json: params[0].shape: bad");
+        let e = Error::run_config("model.path", "missing");
+        assert_eq!(
+            e.to_string(),
+            format!("config {UNNAMED_CONFIG}: model.path: missing")
+        );
+    }
+
+    /// Every link of a chain, printed the way anyhow's `{:#}` does (each link's text, joined by
+    /// `: `), with no de-duplication: the shape of the binary's `error: {e:#}`.
+    fn every_link(error: &(dyn std::error::Error + 'static)) -> String {
+        let mut parts = vec![error.to_string()];
+        let mut cause = error.source();
+        while let Some(c) = cause {
+            parts.push(c.to_string());
+            cause = c.source();
+        }
+        parts.join(": ")
+    }
+
+    #[test]
+    fn no_variant_prints_its_cause_twice_in_a_chain() {
+        let not_found = || std::io::Error::from(std::io::ErrorKind::NotFound);
+        let os_message = not_found().to_string();
+        let io = Error::io("cfg/run.toml", not_found());
+        assert_eq!(every_link(&io), format!("cfg/run.toml: {os_message}"));
+        assert_eq!(chain_text(&io), every_link(&io));
+        let external = Error::external("writing a checkpoint", Error::io("ck", not_found()));
+        assert_eq!(
+            every_link(&external),
+            format!("writing a checkpoint: ck: {os_message}")
+        );
+        assert_eq!(chain_text(&external), every_link(&external));
+        for e in [
+            Error::config("c.toml", "a.b", "bad"),
+            Error::data("d.csv", 3, "bad"),
+            Error::model("m/config.json", "bad"),
+            Error::param("w", "bad"),
+            Error::backend("loading", "bad"),
+            Error::Stopped,
+        ] {
+            assert!(std::error::Error::source(&e).is_none(), "{e}");
+        }
     }
 }

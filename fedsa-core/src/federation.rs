@@ -477,7 +477,7 @@ impl Federation {
 }
 
 fn check_settings(s: &FederationSettings, clients: usize) -> Result<()> {
-    let bad = |field: &str, message: String| Err(Error::config("federation", field, message));
+    let bad = |field: &str, message: String| Err(Error::run_config(field, message));
     if clients == 0 {
         return bad(
             "federation.num_clients",

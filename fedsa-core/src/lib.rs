@@ -24,8 +24,8 @@ mod trainer;
 
 pub use aggregator::{Aggregator, ClientFailure, ClientUpdate, WeightedMean, weighted_mean};
 pub use batch::{Batch, EncodedExample};
-pub use config::Config;
-pub use error::{Error, Result, chain_text};
+pub use config::{Config, ConfigSource};
+pub use error::{Error, Result, UNNAMED_CONFIG, chain_text};
 pub use event::{Event, EventSink, NoEvents};
 pub use federation::{Federation, FederationSettings, ServerState};
 pub use gguf_vocab::GgufVocab;

@@ -94,8 +94,7 @@ impl Strategy {
             "fedit" => Ok(Self::fedit()),
             "ffa" => Ok(Self::ffa()),
             "local" => Ok(Self::local()),
-            other => Err(Error::config(
-                "strategy",
+            other => Err(Error::run_config(
                 "strategy.name",
                 format!(
                     "unknown strategy `{other}` (built-in: {})",

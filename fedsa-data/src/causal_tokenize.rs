@@ -193,8 +193,9 @@ impl CausalTokenizer {
     ) -> Result<CausalTokenizer> {
         let placeholders = options.template.prompt.matches(PROMPT_PLACEHOLDER).count();
         if placeholders != 1 {
+            // The template is an option of this API, not a key of the run config.
             return Err(Error::config(
-                "run",
+                "tokenizer options",
                 "template.prompt",
                 format!(
                     "must contain {PROMPT_PLACEHOLDER} exactly once, found it {placeholders} times in {:?}",
@@ -204,8 +205,7 @@ impl CausalTokenizer {
         }
         // Room for one prompt token (BOS included) and one response token.
         if options.max_length < 2 + usize::from(bos_id.is_some()) {
-            return Err(Error::config(
-                "run",
+            return Err(Error::run_config(
                 "model.max_length",
                 format!(
                     "{} leaves no room for a prompt and a response token",

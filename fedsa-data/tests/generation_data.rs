@@ -282,7 +282,7 @@ fn arithmetic_count_zero_is_a_config_error() {
         None,
         1,
     ));
-    assert_eq!(field, "data.count");
+    assert_eq!(field, "data.max_examples");
 }
 
 #[test]

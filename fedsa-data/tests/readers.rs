@@ -470,6 +470,81 @@ fn glue_errors_name_the_task_folder_file_or_field() {
     assert!(message.contains("maybe"), "{message}");
 }
 
+/// The same bad content with LF, CRLF and CR line ends: every ending must give the same,
+/// correct line, whatever comes before the bad row (a quoted field over two lines, blank lines).
+#[test]
+fn crlf_and_lf_files_report_the_same_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    // (format, content with LF ends, expected line, what the message says)
+    let cases: [(DataFormat, &str, usize, &str); 7] = [
+        (
+            DataFormat::Csv,
+            "text,label\na,pos\nb,neg,extra\n",
+            3,
+            "ragged",
+        ),
+        (
+            DataFormat::Csv,
+            "text,label\n\"two\nlines\",pos\nb,neg\nc,neg,x\n",
+            5,
+            "ragged",
+        ),
+        (
+            DataFormat::Csv,
+            "text,label\n\na,pos\n\nb,neg,x\n",
+            5,
+            "ragged",
+        ),
+        (DataFormat::Csv, "\ntext,category\na,pos\n", 2, "`label`"),
+        (DataFormat::Csv, "text,label\na,pos\nb,\n", 3, "empty label"),
+        (
+            DataFormat::Tsv,
+            "text\tlabel\na\tpos\nonly text\n",
+            3,
+            "ragged",
+        ),
+        (
+            DataFormat::Glue,
+            "index\tsentence1\tsentence2\tlabel\n0\ta\tb\tentailment\n1\tc\td\tmaybe\n",
+            3,
+            "maybe",
+        ),
+    ];
+    for (i, (format, lf, want_line, want)) in cases.iter().enumerate() {
+        for (ending, eol) in [("lf", "\n"), ("crlf", "\r\n"), ("cr", "\r")] {
+            let content = lf.replace('\n', eol);
+            let folder = dir.path().join(format!("case{i}-{ending}"));
+            std::fs::create_dir_all(&folder).unwrap();
+            let glue = *format == DataFormat::Glue;
+            let path = write(
+                &folder,
+                if glue { "train.tsv" } else { "d.txt" },
+                content.as_bytes(),
+            );
+            let cfg = if glue {
+                glue_config(&folder, "rte")
+            } else {
+                data_config(*format, &path)
+            };
+            let (file, line, message) = data_error(load_dataset(&cfg, None, 1));
+            assert_eq!(
+                (&file, line),
+                (&path, *want_line),
+                "case {i} with {ending} line ends: {message}"
+            );
+            assert!(message.contains(want), "case {i} ({ending}): {message}");
+        }
+    }
+    // Invalid UTF-8 after a CRLF header, as in the LF test above.
+    let path = write(
+        dir.path(),
+        "utf8.csv",
+        b"text,label\r\nok,pos\r\nbad \xff\xfe,neg\r\n",
+    );
+    let (_, line, message) = data_error(load_dataset(&csv_config(&path), None, 1));
+    assert_eq!(line, 3, "{message}");
+}
+
 /// Random bytes drawn from the characters that matter to the parsers: no input may panic.
 #[test]
 fn random_bytes_never_panic() {

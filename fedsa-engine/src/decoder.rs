@@ -4,11 +4,11 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use candle_core::Device;
 use fedsa_adapters::AdapterSpec;
 use fedsa_adapters::decoder::{DecoderModel, GenerationTrainer};
-use fedsa_core::{ClientTrainer, Config, EncodedSequence};
+use fedsa_core::{ClientTrainer, Config, EncodedSequence, Error};
 use fedsa_data::{CausalOptions, CausalTokenizer, ClientSplit, Dataset, answer_of};
 
 use crate::limits::{check_positions, check_vocabulary};
@@ -33,10 +33,14 @@ pub fn load_decoder(config: &Config, device: &Device) -> Result<Decoder> {
     let options = CausalOptions::new(config.model.max_length);
     if is_gguf(path) {
         if !path.is_file() {
-            bail!(
-                "model.path: {} does not exist (run scripts/fetch-assets generation for the bundled SmolLM2)",
-                path.display()
-            );
+            return Err(Error::run_config(
+                "model.path",
+                format!(
+                    "{} does not exist (run scripts/fetch-assets generation for the bundled SmolLM2)",
+                    path.display()
+                ),
+            )
+            .into());
         }
         let base = DecoderModel::load_gguf(path, device)?;
         let vocab = fedsa_adapters::decoder::read_gguf_vocab(path)?;
@@ -48,10 +52,14 @@ pub fn load_decoder(config: &Config, device: &Device) -> Result<Decoder> {
         });
     }
     if !path.join("config.json").is_file() {
-        bail!(
-            "model.path: {} is neither a .gguf file nor a model folder with config.json",
-            path.display()
-        );
+        return Err(Error::run_config(
+            "model.path",
+            format!(
+                "{} is neither a .gguf file nor a model folder with config.json",
+                path.display()
+            ),
+        )
+        .into());
     }
     let base = DecoderModel::load(path, device)?;
     let file = path.join("tokenizer.json");

@@ -7,13 +7,17 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result, bail};
-use fedsa_core::{ClientRoundRecord, Config, Event, EventSink, Federation, RunSummary};
+use fedsa_core::{
+    ClientRoundRecord, Config, ConfigSource, Event, EventSink, Federation, RunSummary,
+    UNNAMED_CONFIG,
+};
 use fedsa_data::PartitionReport;
 
 use crate::checkpoint::{self, Checkpoint};
 use crate::crash;
 use crate::prepare::{Prepared, prepare};
 use crate::run_dir::RunDir;
+use crate::source::name_config_source;
 use crate::verdict::{self, FailedRun};
 
 /// Options of one execution.
@@ -21,6 +25,8 @@ use crate::verdict::{self, FailedRun};
 pub struct RunOptions {
     /// Continue the run folder's last complete checkpoint instead of starting anew.
     pub resume: bool,
+    /// Where the config came from, named by errors about its values.
+    pub source: ConfigSource,
 }
 
 /// Runs `config` to the end (or until `stop`), writing the run folder.
@@ -33,12 +39,23 @@ pub fn execute(
     let prepared = match prepare(config) {
         Ok(p) => p,
         Err(e) => {
+            let e = name_config_source(e, &options.source);
             sink.emit(Event::RunFailed {
                 error: fedsa_core::chain_text(e.as_ref()),
             });
             return Err(e);
         }
     };
+    run_prepared(prepared, options, sink, stop).map_err(|e| name_config_source(e, &options.source))
+}
+
+/// The round loop of a prepared run, from creating (or reopening) its folder to the summary.
+fn run_prepared(
+    prepared: Prepared,
+    options: &RunOptions,
+    mut sink: Box<dyn EventSink>,
+    stop: &AtomicBool,
+) -> Result<RunSummary> {
     let Prepared {
         mut config,
         label_names,
@@ -59,7 +76,7 @@ pub fn execute(
         }
         sink.emit(event);
     });
-    let strategy = config.strategy("config")?;
+    let strategy = config.strategy(UNNAMED_CONFIG)?;
     let mut fed = Federation::new(
         config.federation_settings(),
         strategy,

@@ -11,6 +11,7 @@
 //!   predictions, generation and PEFT export;
 //! - [`analysis`] / [`analyze`]: the A/B similarity across clients; [`runs`]: the model of a
 //!   run that comparisons use;
+//! - [`source`]: naming the config file (or flag) in errors found after loading it;
 //! - [`verdict`]: whether a finished run counts as a success;
 //! - [`units`]: byte and percent formatting, once.
 
@@ -28,10 +29,12 @@ pub mod run_dir;
 pub mod runner;
 pub mod runs;
 pub mod session;
+pub mod source;
 pub mod units;
 pub mod verdict;
 
 pub use execute::{RunOptions, execute};
 pub use prepare::{Prepared, Trainers, load_partition, prepare, resolve_spec};
 pub use runner::{RunHandle, spawn, spawn_with};
+pub use source::name_config_source;
 pub use verdict::FailedRun;

@@ -4,16 +4,21 @@
 
 use std::path::Path;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
+use fedsa_core::Error;
 
 /// `model.max_length` against the `positions` the model at `file` has.
 pub fn check_positions(max_length: usize, positions: usize, file: &Path) -> Result<()> {
     if max_length > positions {
-        bail!(
-            "model.max_length: {max_length} is more than the {positions} positions the model has \
-             (max_position_embeddings in {})",
-            file.display()
-        );
+        return Err(Error::run_config(
+            "model.max_length",
+            format!(
+                "{max_length} is more than the {positions} positions the model has \
+                 (max_position_embeddings in {})",
+                file.display()
+            ),
+        )
+        .into());
     }
     Ok(())
 }
@@ -21,11 +26,15 @@ pub fn check_positions(max_length: usize, positions: usize, file: &Path) -> Resu
 /// The tokenizer's ids against the `embeddings` of the model at `file`.
 pub fn check_vocabulary(tokens: usize, embeddings: usize, file: &Path) -> Result<()> {
     if tokens > embeddings {
-        bail!(
-            "model.path: the tokenizer produces {tokens} token ids but the model has {embeddings} \
-             embeddings (vocab_size in {}): the tokenizer does not belong to this model",
-            file.display()
-        );
+        return Err(Error::run_config(
+            "model.path",
+            format!(
+                "the tokenizer produces {tokens} token ids but the model has {embeddings} \
+                 embeddings (vocab_size in {}): the tokenizer does not belong to this model",
+                file.display()
+            ),
+        )
+        .into());
     }
     Ok(())
 }

@@ -4,10 +4,11 @@
 
 use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use fedsa_adapters::{AdapterSpec, BaseModel, EncoderConfig, Family, LocalTrainer};
 use fedsa_aggregators::PluginRegistry;
-use fedsa_core::{Aggregator, ClientTrainer, Config};
+use fedsa_core::config::DataFormat;
+use fedsa_core::{Aggregator, ClientTrainer, Config, Error};
 use fedsa_data::{ClientSplit, Dataset, PartitionReport, TextTokenizer};
 use fedsa_plugin_host::{PluginKind, PluginLibraries, SkippedPlugin};
 
@@ -33,8 +34,9 @@ pub struct Prepared {
 pub fn resolve_spec(config: &Config, libraries: &PluginLibraries) -> Result<AdapterSpec> {
     let a = &config.adapter;
     if let Some(path) = &a.spec {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("adapter.spec: reading {}", path.display()))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::run_config("adapter.spec", format!("reading {}: {e}", path.display()))
+        })?;
         return Ok(AdapterSpec::from_text(&text, &path.display().to_string())?);
     }
     if fedsa_adapters::builtin_kinds().contains(&a.kind.as_str()) {
@@ -45,17 +47,28 @@ pub fn resolve_spec(config: &Config, libraries: &PluginLibraries) -> Result<Adap
             &text,
             &format!("plugin adapter `{}`", a.kind),
         )?),
-        None => bail!(
-            "adapter.kind: unknown adapter `{}` (built-in: {}; plugins: {})",
-            a.kind,
-            fedsa_adapters::builtin_kinds().join(", "),
-            plugin_adapters(libraries).join(", ")
-        ),
+        None => Err(Error::run_config(
+            "adapter.kind",
+            format!(
+                "unknown adapter `{}` (built-in: {}; plugins: {})",
+                a.kind,
+                fedsa_adapters::builtin_kinds().join(", "),
+                plugin_adapters(libraries).join(", ")
+            ),
+        )
+        .into()),
     }
 }
 
 /// Loads the data and partitions it into clients.
 pub fn load_partition(config: &Config) -> Result<(Dataset, Vec<ClientSplit>, PartitionReport)> {
+    let path = &config.data.path;
+    // The readers report a missing file by its path alone; here it is the config's data.path.
+    if config.data.format != DataFormat::Arithmetic && !path.exists() {
+        return Err(
+            Error::run_config("data.path", format!("{} does not exist", path.display())).into(),
+        );
+    }
     let dataset =
         fedsa_data::load_dataset(&config.data, config.partition.key.as_deref(), config.seed)?;
     let splits = fedsa_data::partition(
@@ -103,10 +116,14 @@ fn classification_trainers(
     device: &candle_core::Device,
 ) -> Result<(Vec<String>, PartitionReport, Trainers)> {
     if !config.model.path.is_dir() {
-        bail!(
-            "model.path: {} is not a model folder (run scripts/fetch-assets for the bundled one)",
-            config.model.path.display()
-        );
+        return Err(Error::run_config(
+            "model.path",
+            format!(
+                "{} is not a model folder (run scripts/fetch-assets for the bundled one)",
+                config.model.path.display()
+            ),
+        )
+        .into());
     }
     let base = BaseModel::load(&config.model.path, device)?;
     let tokenizer = TextTokenizer::from_file(

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use fedsa_core::io::write_atomic;
-use fedsa_core::{ClientRoundRecord, Config, RoundRecord, RunSummary};
+use fedsa_core::{ClientRoundRecord, Config, Error, RoundRecord, RunSummary};
 use serde::{Deserialize, Serialize};
 
 /// One line of `metrics.jsonl`.
@@ -49,8 +49,23 @@ impl RunDir {
             n += 1;
             config.name = format!("{base}-{n}");
         }
+        // Failing here is the config's output_dir at fault (a file, a folder not writable):
+        // name the field, not only the path.
+        let out = &config.output_dir;
+        if out.exists() && !out.is_dir() {
+            return Err(Error::run_config(
+                "output_dir",
+                format!("{} is a file, not a folder for runs", out.display()),
+            )
+            .into());
+        }
         let root = Self::path_for(config);
-        fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
+        fs::create_dir_all(&root).map_err(|e| {
+            Error::run_config(
+                "output_dir",
+                format!("creating the run folder {}: {e}", root.display()),
+            )
+        })?;
         write_atomic(
             &root.join("config.toml"),
             config.to_toml_string()?.as_bytes(),

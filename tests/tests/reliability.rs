@@ -138,8 +138,10 @@ fn the_models_limits_are_checked_before_a_run_folder_exists() {
     let e = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{e}");
     assert!(
-        e.contains("model.max_length: 100000 is more than the")
-            && e.contains("max_position_embeddings")
+        e.contains(&format!(
+            "config {}: model.max_length: 100000 is more than the",
+            config.display()
+        )) && e.contains("max_position_embeddings")
             && e.contains("config.json"),
         "{e}"
     );

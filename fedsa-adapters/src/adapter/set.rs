@@ -79,8 +79,7 @@ impl AdapterSet {
                 .filter(|m| m.name == *t || m.name.ends_with(&format!(".{t}")))
                 .collect();
             if hits.is_empty() {
-                return Err(Error::config(
-                    "adapter",
+                return Err(Error::run_config(
                     "adapter.target_modules",
                     format!(
                         "`{t}` matches no linear layer of the model (try {})",

@@ -141,8 +141,7 @@ impl AdapterSpec {
     pub fn builtin(kind: &str, adapter: &AdapterConfig) -> Result<AdapterSpec> {
         check_adapter_config(adapter)?;
         let text = builtin::text(kind).ok_or_else(|| {
-            Error::config(
-                "adapter",
+            Error::run_config(
                 "adapter.kind",
                 format!(
                     "unknown adapter `{kind}` (built-in: {}; or set adapter.spec to a spec file)",
@@ -437,25 +436,19 @@ pub(crate) fn check_program(spec: &AdapterSpec, dims: &Dims, source: &str) -> Re
 /// The adapter config checks a spec relies on (rank 0 would build empty matrices).
 pub(crate) fn check_adapter_config(adapter: &AdapterConfig) -> Result<()> {
     if adapter.rank == 0 {
-        return Err(Error::config(
-            "adapter",
-            "adapter.rank",
-            "must be at least 1",
-        ));
+        return Err(Error::run_config("adapter.rank", "must be at least 1"));
     }
     if !(0.0..1.0).contains(&adapter.dropout) {
-        return Err(Error::config(
-            "adapter",
+        return Err(Error::run_config(
             "adapter.dropout",
             format!("must be in [0, 1), got {}", adapter.dropout),
         ));
     }
     if !adapter.alpha.is_finite() {
-        return Err(Error::config("adapter", "adapter.alpha", "must be finite"));
+        return Err(Error::run_config("adapter.alpha", "must be finite"));
     }
     if adapter.target_modules.is_empty() {
-        return Err(Error::config(
-            "adapter",
+        return Err(Error::run_config(
             "adapter.target_modules",
             "name at least one module",
         ));

@@ -33,9 +33,9 @@ impl ClientModel {
         seed: u64,
     ) -> Result<ClientModel> {
         if num_labels < 2 {
-            return Err(Error::config(
-                "model",
-                "num_labels",
+            // The labels come from the data: `data.labels`, or those found in the file.
+            return Err(Error::run_config(
+                "data.labels",
                 format!("a classifier needs at least two labels, got {num_labels}"),
             ));
         }

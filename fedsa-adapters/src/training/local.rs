@@ -38,15 +38,13 @@ impl LocalLoop {
         total_rounds: usize,
     ) -> Result<LocalLoop> {
         if training.batch_size == 0 || training.eval_batch_size == 0 {
-            return Err(Error::config(
-                "training",
+            return Err(Error::run_config(
                 "training.batch_size",
                 "batch sizes must be at least 1",
             ));
         }
         if training.local_epochs.is_none() && training.local_steps == 0 {
-            return Err(Error::config(
-                "training",
+            return Err(Error::run_config(
                 "training.local_steps",
                 "must be at least 1",
             ));

@@ -98,9 +98,9 @@ pub(crate) fn arithmetic_records(
     spec: &ArithmeticSpec,
 ) -> Result<(PathBuf, Vec<RawRecord>, Vec<String>)> {
     if spec.count == 0 {
-        return Err(Error::config(
-            "data",
-            "data.count",
+        // The count is the config's `data.max_examples` (see `GenerationSource::from_config`).
+        return Err(Error::run_config(
+            "data.max_examples",
             "the arithmetic generator needs a count of at least 1",
         ));
     }

@@ -6,7 +6,6 @@
 use fedsa_core::{Error, Result, SeededRng};
 use rand_distr::{Distribution, Gamma};
 
-use super::CONFIG;
 use crate::rng::RandAdapter;
 
 /// Draws before giving up on the minimum size.
@@ -21,14 +20,13 @@ pub(super) fn assign(
     rng: SeededRng,
 ) -> Result<Vec<Vec<usize>>> {
     if !(alpha > 0.0 && alpha.is_finite()) {
-        return Err(Error::config(
-            CONFIG,
+        return Err(Error::run_config(
             "partition.alpha",
             format!("must be a finite number > 0, got {alpha}"),
         ));
     }
-    let gamma = Gamma::new(alpha, 1.0)
-        .map_err(|e| Error::config(CONFIG, "partition.alpha", e.to_string()))?;
+    let gamma =
+        Gamma::new(alpha, 1.0).map_err(|e| Error::run_config("partition.alpha", e.to_string()))?;
     let mut by_label: Vec<Vec<usize>> = vec![Vec::new(); num_labels];
     for (i, &l) in labels.iter().enumerate() {
         if let Some(group) = by_label.get_mut(l as usize) {
@@ -63,8 +61,7 @@ pub(super) fn assign(
             return Ok(clients);
         }
     }
-    Err(Error::config(
-        CONFIG,
+    Err(Error::run_config(
         "partition.min_examples",
         format!(
             "{MAX_ATTEMPTS} Dirichlet draws with alpha {alpha} never gave all {num_clients} clients \

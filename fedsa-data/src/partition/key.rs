@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 
 use fedsa_core::{Error, Result, SeededRng};
 
-use super::CONFIG;
 use crate::Dataset;
 
 pub(super) fn assign(
@@ -20,8 +19,7 @@ pub(super) fn assign(
     let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, e) in dataset.examples.iter().enumerate() {
         let Some(key) = e.key.as_deref() else {
-            return Err(Error::config(
-                CONFIG,
+            return Err(Error::run_config(
                 "partition.key",
                 format!(
                     "example {i} of {} has no `{column}` value: load the data with partition.key set",
@@ -32,8 +30,7 @@ pub(super) fn assign(
         groups.entry(key).or_default().push(i);
     }
     if groups.len() < num_clients {
-        return Err(Error::config(
-            CONFIG,
+        return Err(Error::run_config(
             "partition.key",
             format!(
                 "`{column}` has {} distinct values but there are {num_clients} clients: every client needs at least one",

@@ -16,9 +16,6 @@ use serde::{Deserialize, Serialize};
 use crate::Dataset;
 use crate::rng::stream;
 
-/// The `source_name` of the configuration errors raised here.
-const CONFIG: &str = "run";
-
 /// One client's examples: indices into `Dataset::examples`, ascending.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientSplit {
@@ -51,30 +48,26 @@ pub fn partition(
 ) -> Result<Vec<ClientSplit>> {
     let n = dataset.examples.len();
     if num_clients == 0 {
-        return Err(Error::config(
-            CONFIG,
+        return Err(Error::run_config(
             "federation.num_clients",
             "must be at least 1",
         ));
     }
     if !(test_fraction > 0.0 && test_fraction < 1.0) {
-        return Err(Error::config(
-            CONFIG,
+        return Err(Error::run_config(
             "data.test_fraction",
             format!("must be in (0, 1), got {test_fraction}"),
         ));
     }
     if num_clients > n {
-        return Err(Error::config(
-            CONFIG,
+        return Err(Error::run_config(
             "federation.num_clients",
             format!("{num_clients} clients but only {n} examples: every client needs examples"),
         ));
     }
     let need = cfg.min_examples.max(2);
     if need.saturating_mul(num_clients) > n {
-        return Err(Error::config(
-            CONFIG,
+        return Err(Error::run_config(
             "partition.min_examples",
             format!(
                 "{num_clients} clients with at least {need} examples each need {} examples, the dataset has {n}",
@@ -102,8 +95,7 @@ pub fn partition(
         } else {
             ""
         };
-        return Err(Error::config(
-            CONFIG,
+        return Err(Error::run_config(
             "partition.min_examples",
             format!(
                 "client {k} gets {} examples, fewer than the minimum {need}{why}",

@@ -1,8 +1,6 @@
 //! CSV and TSV files: columns picked by header name (or by position for headerless files such
 //! as GLUE's CoLA), read as bytes so that invalid UTF-8 is reported with its line and column.
 
-use std::fs::File;
-use std::io::BufReader;
 use std::path::Path;
 
 use fedsa_core::config::DataConfig;
@@ -45,18 +43,10 @@ impl DelimitedSpec {
     /// A spec for a user's CSV or TSV file with a header row and the config's column names.
     pub fn from_config(cfg: &DataConfig, delimiter: u8, key: Option<&str>) -> Result<Self> {
         let text = cfg.text_column.as_deref().ok_or_else(|| {
-            Error::config(
-                "data",
-                "data.text_column",
-                "required for csv, tsv and jsonl data",
-            )
+            Error::run_config("data.text_column", "required for csv, tsv and jsonl data")
         })?;
         let label = cfg.label_column.as_deref().ok_or_else(|| {
-            Error::config(
-                "data",
-                "data.label_column",
-                "required for csv, tsv and jsonl data",
-            )
+            Error::run_config("data.label_column", "required for csv, tsv and jsonl data")
         })?;
         Ok(Self {
             delimiter,
@@ -82,30 +72,35 @@ struct Resolved {
 
 /// Reads every example of a delimited file.
 pub fn read_delimited(path: &Path, spec: &DelimitedSpec) -> Result<Vec<RawRecord>> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    // The whole file is read so that line numbers can be counted on its bytes (see `Lines`);
+    // the records keep every text of it anyway.
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let mut lines = Lines::new(&bytes);
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(spec.delimiter)
         .quoting(spec.quoting)
         .has_headers(false)
         .flexible(true)
-        .from_reader(BufReader::new(file));
+        .from_reader(bytes.as_slice());
     let mut record = csv::ByteRecord::new();
     let mut header: Option<Vec<String>> = None;
+    let mut header_line = 1;
     if spec.has_header {
-        if !read_row(&mut reader, &mut record, path)? {
+        if !read_row(&mut reader, &mut record, path, &mut lines)? {
             return Err(Error::data(
                 path,
                 1,
                 "the file is empty: expected a header row naming the columns",
             ));
         }
+        header_line = lines.of(&record);
         let names = (0..record.len())
             .map(|i| {
                 let raw = record.get(i).unwrap_or_default();
                 let name = std::str::from_utf8(raw).map_err(|e| {
                     Error::data(
                         path,
-                        1,
+                        header_line,
                         format!("invalid UTF-8 in header field {}: {e}", i + 1),
                     )
                 })?;
@@ -116,10 +111,10 @@ pub fn read_delimited(path: &Path, spec: &DelimitedSpec) -> Result<Vec<RawRecord
         header = Some(names);
     }
     let width = header.as_ref().map(Vec::len).or(spec.fields);
-    let cols = resolve(path, spec, header.as_deref())?;
+    let cols = resolve(path, spec, header.as_deref(), header_line)?;
     let mut out = Vec::new();
-    while read_row(&mut reader, &mut record, path)? {
-        let line = line_of(&record);
+    while read_row(&mut reader, &mut record, path, &mut lines)? {
+        let line = lines.of(&record);
         if let Some(w) = width.filter(|&w| w != record.len()) {
             let why = if header.is_some() {
                 " (the header's width)"
@@ -170,18 +165,75 @@ fn read_row<R: std::io::Read>(
     reader: &mut csv::Reader<R>,
     record: &mut csv::ByteRecord,
     path: &Path,
+    lines: &mut Lines<'_>,
 ) -> Result<bool> {
     reader.read_byte_record(record).map_err(|e| {
-        let line = e.position().map_or(0, |p| p.line() as usize);
+        let line = e.position().map_or(0, |p| lines.at_record(p.byte()));
         Error::data(path, line, e.to_string())
     })
 }
 
-fn line_of(record: &csv::ByteRecord) -> usize {
-    record.position().map_or(0, |p| p.line() as usize)
+/// 1-based line numbers of the records, counted on the file's bytes.
+///
+/// The csv crate's own `Position::line` is not used: it counts the `\n` bytes consumed before a
+/// record is read, but with CRLF ends the parser ends a record at the `\r` and consumes its `\n`
+/// only when it reads the next record, so every record after the first came out one line too
+/// low (and blank lines skipped before a record were not counted at all). Here `\n`, `\r\n` and
+/// a lone `\r` (the ends the parser accepts) each end one line, so LF, CRLF and CR copies of a
+/// file report the same lines.
+struct Lines<'a> {
+    bytes: &'a [u8],
+    /// Bytes before `offset` have been counted; `line` is the line `offset` is on.
+    offset: usize,
+    line: usize,
 }
 
-fn resolve(path: &Path, spec: &DelimitedSpec, header: Option<&[String]>) -> Result<Resolved> {
+impl<'a> Lines<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Self {
+            bytes,
+            offset: 0,
+            line: 1,
+        }
+    }
+
+    /// The line of a record the parser has read (0 when it has no position).
+    fn of(&mut self, record: &csv::ByteRecord) -> usize {
+        record.position().map_or(0, |p| self.at_record(p.byte()))
+    }
+
+    /// The line of the record whose reading began at byte `start`: the parser first skips the
+    /// previous record's line end and any blank lines, so the record starts after those.
+    fn at_record(&mut self, start: u64) -> usize {
+        let len = self.bytes.len();
+        let mut at = usize::try_from(start).map_or(len, |s| s.min(len));
+        while at < len && matches!(self.bytes[at], b'\r' | b'\n') {
+            at += 1;
+        }
+        if at < self.offset {
+            // Records come in file order; recount from the start should one ever not.
+            self.offset = 0;
+            self.line = 1;
+        }
+        for i in self.offset..at {
+            let end = match self.bytes[i] {
+                b'\n' => true,
+                b'\r' => self.bytes.get(i + 1) != Some(&b'\n'),
+                _ => false,
+            };
+            self.line += usize::from(end);
+        }
+        self.offset = at;
+        self.line
+    }
+}
+
+fn resolve(
+    path: &Path,
+    spec: &DelimitedSpec,
+    header: Option<&[String]>,
+    header_line: usize,
+) -> Result<Resolved> {
     let find = |col: &Column, field: &str| -> Result<(usize, String)> {
         match (col, header) {
             (Column::Index(i), _) => Ok((*i, format!("#{}", i + 1))),
@@ -192,7 +244,7 @@ fn resolve(path: &Path, spec: &DelimitedSpec, header: Option<&[String]>) -> Resu
                 .ok_or_else(|| {
                     Error::data(
                         path,
-                        1,
+                        header_line,
                         format!(
                             "missing column `{name}` (named by {field}); the header has: {}",
                             h.join(", ")

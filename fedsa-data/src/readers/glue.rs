@@ -53,8 +53,7 @@ impl GlueTask {
             "cola" => Self::Cola,
             "mrpc" => Self::Mrpc,
             _ => {
-                return Err(Error::config(
-                    "data",
+                return Err(Error::run_config(
                     "data.glue_task",
                     format!(
                         "unknown GLUE task `{name}` (one of: {})",

@@ -22,18 +22,10 @@ pub struct JsonlSpec {
 impl JsonlSpec {
     pub fn from_config(cfg: &DataConfig, key: Option<&str>) -> Result<Self> {
         let text = cfg.text_column.clone().ok_or_else(|| {
-            Error::config(
-                "data",
-                "data.text_column",
-                "required for csv, tsv and jsonl data",
-            )
+            Error::run_config("data.text_column", "required for csv, tsv and jsonl data")
         })?;
         let label = cfg.label_column.clone().ok_or_else(|| {
-            Error::config(
-                "data",
-                "data.label_column",
-                "required for csv, tsv and jsonl data",
-            )
+            Error::run_config("data.label_column", "required for csv, tsv and jsonl data")
         })?;
         Ok(Self {
             text,

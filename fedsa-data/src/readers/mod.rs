@@ -79,11 +79,7 @@ pub fn load_dataset(cfg: &DataConfig, key_column: Option<&str>, seed: u64) -> Re
         }
         DataFormat::Glue => {
             let name = cfg.glue_task.as_deref().ok_or_else(|| {
-                Error::config(
-                    "data",
-                    "data.glue_task",
-                    "required when data.format = \"glue\"",
-                )
+                Error::run_config("data.glue_task", "required when data.format = \"glue\"")
             })?;
             let task = GlueTask::parse(name)?;
             let (file, records) = glue::read_glue(path, task, GlueSplit::Train, key_column)?;
@@ -115,8 +111,7 @@ pub fn build_dataset(
     let label_names = if let Some(fixed) = labels {
         let distinct: BTreeSet<&String> = fixed.iter().collect();
         if distinct.len() != fixed.len() {
-            return Err(Error::config(
-                "data",
+            return Err(Error::run_config(
                 "data.labels",
                 format!("label names must be distinct, got {fixed:?}"),
             ));

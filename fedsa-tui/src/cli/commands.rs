@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
 use anyhow::Result;
-use fedsa_core::Config;
+use fedsa_core::{Config, ConfigSource, UNNAMED_CONFIG};
 use fedsa_engine::session::{SampleOptions, load_client, load_generation_client};
 use fedsa_engine::{FailedRun, RunOptions};
 
@@ -26,21 +26,30 @@ pub fn dispatch(command: Command) -> Result<()> {
             output_dir,
         } => {
             let mut cfg = Config::load(&config)?;
+            // Errors found later name the file, or the flag for a value set here.
+            let mut source = ConfigSource::file(config.display().to_string());
             if let Some(d) = device {
                 cfg.device = d;
+                source.set_by("device", "command line (--device)");
             }
             if let Some(n) = name {
                 cfg.name = n;
+                source.set_by("name", "command line (--name)");
             }
             if let Some(o) = output_dir {
                 cfg.output_dir = o;
+                source.set_by("output_dir", "command line (--output-dir)");
             }
-            cfg.validate("command line")?;
-            run_headless(cfg, resume)
+            // The file passed validation when loaded: what fails now is an override.
+            cfg.validate(UNNAMED_CONFIG)
+                .map_err(|e| e.with_config_source(&source))?;
+            run_headless(cfg, RunOptions { resume, source })
         }
         Command::Partition { config, json } => {
             let cfg = Config::load(&config)?;
-            let (_, _, report) = fedsa_engine::load_partition(&cfg)?;
+            let source = ConfigSource::file(config.display().to_string());
+            let (_, _, report) = fedsa_engine::load_partition(&cfg)
+                .map_err(|e| fedsa_engine::name_config_source(e, &source))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -112,10 +121,10 @@ pub fn dispatch(command: Command) -> Result<()> {
 }
 
 /// `fedsa run`: the federation on its own thread, its events as progress, then the summary.
-fn run_headless(cfg: Config, resume: bool) -> Result<()> {
+fn run_headless(cfg: Config, options: RunOptions) -> Result<()> {
     let task = cfg.task.kind;
     let (tx, rx) = mpsc::channel();
-    let handle = fedsa_engine::spawn_with(cfg, RunOptions { resume }, tx);
+    let handle = fedsa_engine::spawn_with(cfg, options, tx);
     let mut progress = Progress::new();
     for event in rx {
         progress.on_event(&event);

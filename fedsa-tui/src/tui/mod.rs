@@ -19,10 +19,10 @@ use std::thread::{self, JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use fedsa_core::{Config, Event};
-use fedsa_engine::RunHandle;
+use fedsa_core::{Config, ConfigSource, Event};
 use fedsa_engine::analyze::{AnalysisReport, Mode, analyze_run};
 use fedsa_engine::runs::{RunHistory, load_run};
+use fedsa_engine::{RunHandle, RunOptions};
 use ratatui::crossterm::event as term;
 
 pub use app::{Action, App, Compare, Notice, Screen, SimilarityView, apply_event};
@@ -53,11 +53,23 @@ pub struct TuiEnv {
 }
 
 impl TuiEnv {
-    /// The engine's services: real training, partitioning, run folders and analysis.
-    pub fn production() -> Self {
+    /// The engine's services: real training, partitioning, run folders and analysis. Errors
+    /// about the config's values name `config_path`, the file the UI opened and saves.
+    pub fn production(config_path: &Path) -> Self {
+        let source = ConfigSource::file(config_path.display().to_string());
+        let preview_source = source.clone();
         Self {
-            launch: Box::new(fedsa_engine::spawn),
-            partition_preview: Box::new(partition_preview),
+            launch: Box::new(move |config, events| {
+                let options = RunOptions {
+                    resume: false,
+                    source: source.clone(),
+                };
+                fedsa_engine::spawn_with(config, options, events)
+            }),
+            partition_preview: Box::new(move |config| {
+                partition_preview(config)
+                    .map_err(|e| fedsa_engine::name_config_source(e, &preview_source))
+            }),
             load_run: Box::new(load_run),
             // The checkpoint measurement only reads files; `--from local-round` would train and
             // block the UI, so it stays with the command line.
@@ -91,7 +103,7 @@ pub fn open(path: &Path) -> anyhow::Result<()> {
             path.display()
         )
     })?;
-    run(config, path.to_path_buf(), TuiEnv::production())
+    run(config, path.to_path_buf(), TuiEnv::production(path))
 }
 
 /// How often the clock ticks (elapsed time, noticing a finished training thread).
