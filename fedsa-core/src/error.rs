@@ -3,13 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::config::ConfigSource;
-
-/// The source name of a config error raised by code that is handed a run config's values (one
-/// section, one setting) but not the file they came from. Whoever loaded the config replaces
-/// it with the file, or with the command-line flag that set the value
-/// ([`Error::name_config_source`]).
-pub const UNNAMED_CONFIG: &str = "<run config>";
+use crate::config_source::{ConfigSource, UNNAMED_CONFIG};
 
 /// Result alias used across the fedsa libraries.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

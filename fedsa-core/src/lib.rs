@@ -7,6 +7,7 @@
 mod aggregator;
 mod batch;
 pub mod config;
+mod config_source;
 mod error;
 mod event;
 mod federation;
@@ -24,8 +25,9 @@ mod trainer;
 
 pub use aggregator::{Aggregator, ClientFailure, ClientUpdate, WeightedMean, weighted_mean};
 pub use batch::{Batch, EncodedExample};
-pub use config::{Config, ConfigSource};
-pub use error::{Error, Result, UNNAMED_CONFIG, chain_text};
+pub use config::Config;
+pub use config_source::{ConfigSource, UNNAMED_CONFIG};
+pub use error::{Error, Result, chain_text};
 pub use event::{Event, EventSink, NoEvents};
 pub use federation::{Federation, FederationSettings, ServerState};
 pub use gguf_vocab::GgufVocab;
