@@ -98,6 +98,18 @@ pub enum DataFormat {
 }
 
 impl DataFormat {
+    /// Every format's config name (`data.format`), in declaration order.
+    pub const NAMES: [&'static str; 8] = [
+        "rotten_tomatoes",
+        "csv",
+        "tsv",
+        "jsonl",
+        "glue",
+        "arithmetic",
+        "gsm8k",
+        "instruction",
+    ];
+
     /// Whether this format holds prompt/response pairs for a generation task.
     pub fn is_generation(self) -> bool {
         matches!(
@@ -130,6 +142,11 @@ pub enum PartitionKind {
     Iid,
     Dirichlet,
     Key,
+}
+
+impl PartitionKind {
+    /// Every partitioner's config name (`partition.kind`).
+    pub const NAMES: [&'static str; 3] = ["iid", "dirichlet", "key"];
 }
 
 /// The federation's shape.
@@ -791,6 +808,38 @@ pub fn parse_cuda_ordinal(device: &str) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
+    /// The choice lists front ends show are the names serde reads, every one of them.
+    #[test]
+    fn the_name_lists_are_the_names_serde_reads() {
+        let formats: Vec<DataFormat> = DataFormat::NAMES
+            .iter()
+            .map(|n| serde_json::from_value(serde_json::json!(n)).unwrap())
+            .collect();
+        let distinct: std::collections::BTreeSet<String> =
+            formats.iter().map(|f| format!("{f:?}")).collect();
+        assert_eq!(distinct.len(), DataFormat::NAMES.len());
+        for (f, n) in formats.iter().zip(DataFormat::NAMES) {
+            assert_eq!(serde_json::to_value(f).unwrap(), serde_json::json!(n));
+            // Every variant is listed: adding one without its name fails to compile here.
+            match f {
+                DataFormat::RottenTomatoes
+                | DataFormat::Csv
+                | DataFormat::Tsv
+                | DataFormat::Jsonl
+                | DataFormat::Glue
+                | DataFormat::Arithmetic
+                | DataFormat::Gsm8k
+                | DataFormat::Instruction => {}
+            }
+        }
+        for n in PartitionKind::NAMES {
+            let k: PartitionKind = serde_json::from_value(serde_json::json!(n)).unwrap();
+            match k {
+                PartitionKind::Iid | PartitionKind::Dirichlet | PartitionKind::Key => {}
+            }
+        }
+    }
+
     use super::*;
 
     const MINIMAL: &str = r#"

@@ -53,7 +53,7 @@ pub const FIELDS: &[FieldSpec] = &[
         "data.format",
         "Dataset format",
         "how the data file is read",
-        &["rotten_tomatoes", "csv", "tsv", "jsonl", "glue"],
+        &fedsa_core::config::DataFormat::NAMES,
     ),
     field(
         "data.path",
@@ -71,7 +71,7 @@ pub const FIELDS: &[FieldSpec] = &[
         "partition.kind",
         "Partitioner",
         "how examples are split into clients",
-        &["iid", "dirichlet", "key"],
+        &fedsa_core::config::PartitionKind::NAMES,
     ),
     field(
         "partition.alpha",
