@@ -425,15 +425,8 @@ fn fused_low_rank_update_matches_the_op_by_op_program() {
     let batch = Batch::pad(&refs, base.pad_token_id());
     let labels = Tensor::new(&[0u32, 1, 2, 1], &Device::Cpu).unwrap();
     let run = |spec: &AdapterSpec| {
-        let model = ClientModel::new(base.clone(), spec, &cfg, 3, 11).unwrap();
-        common::perturb(model.params(), 5);
         // Training mode: both draw the same dropout masks from the same stream.
-        let mut rng = SeededRng::new(7);
-        let mut ctx = ForwardCtx {
-            train: true,
-            rng: Some(&mut rng),
-        };
-        let logits = model.forward(&batch, &mut ctx).unwrap();
+        let (model, logits) = common::train_mode_logits(&base, spec, &cfg, &batch);
         let loss = candle_nn::loss::cross_entropy(&logits, &labels).unwrap();
         let grads = loss.backward().unwrap();
         let named: Vec<(String, Tensor)> = model

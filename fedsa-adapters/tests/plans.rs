@@ -4,11 +4,10 @@
 
 mod common;
 
-use candle_core::Tensor;
 use fedsa_adapters::AdapterSpec;
-use fedsa_adapters::adapter::{ForwardCtx, PlanKind};
+use fedsa_adapters::adapter::PlanKind;
 use fedsa_adapters::model::ClientModel;
-use fedsa_core::{Batch, SeededRng};
+use fedsa_core::Batch;
 
 const DORA: &str = include_str!("../../plugins/dora/dora.json");
 
@@ -141,15 +140,8 @@ fn a_built_set_reports_its_plan_and_reordered_lora_gives_the_same_values() {
     let refs: Vec<_> = examples.iter().collect();
     let batch = Batch::pad(&refs, base.pad_token_id());
     let logits = |spec: &AdapterSpec| {
-        let model = ClientModel::new(base.clone(), spec, &cfg, 3, 11).unwrap();
-        common::perturb(model.params(), 5);
         // Training mode: every plan draws its masks from the same stream.
-        let mut rng = SeededRng::new(7);
-        let mut ctx = ForwardCtx {
-            train: true,
-            rng: Some(&mut rng),
-        };
-        let out: Tensor = model.forward(&batch, &mut ctx).unwrap();
+        let (model, out) = common::train_mode_logits(&base, spec, &cfg, &batch);
         (model.adapters().plan_name(), out)
     };
     let (name, want) = logits(&AdapterSpec::builtin("lora", &cfg).unwrap());

@@ -94,3 +94,24 @@ pub fn perturb(params: &fedsa_adapters::model::ParamStore, seed: u64) {
     }
     params.import(&moved).unwrap();
 }
+
+/// A client model of `spec` on `base` (3 labels, seed 11) with its parameters perturbed, and
+/// its logits for `batch` in training mode, dropout drawn from a fixed stream: the setting in
+/// which two programs of the same adapter must agree draw for draw.
+pub fn train_mode_logits(
+    base: &Arc<BaseModel>,
+    spec: &fedsa_adapters::AdapterSpec,
+    cfg: &AdapterConfig,
+    batch: &fedsa_core::Batch,
+) -> (fedsa_adapters::model::ClientModel, candle_core::Tensor) {
+    let model =
+        fedsa_adapters::model::ClientModel::new(Arc::clone(base), spec, cfg, 3, 11).unwrap();
+    perturb(model.params(), 5);
+    let mut rng = SeededRng::new(7);
+    let mut ctx = fedsa_adapters::adapter::ForwardCtx {
+        train: true,
+        rng: Some(&mut rng),
+    };
+    let logits = model.forward(batch, &mut ctx).unwrap();
+    (model, logits)
+}
