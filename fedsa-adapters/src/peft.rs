@@ -1,6 +1,7 @@
-//! PEFT's layout for an encoder client's adapter: the tensor names PEFT gives a
-//! sequence-classification model's parameters and the `adapter_config.json` it reads. Kept next
-//! to the adapters because it is knowledge of adapter names, not of any front end.
+//! PEFT's layout for a client's adapter: the tensor names PEFT gives a sequence-classification
+//! encoder's or a LLaMA-family causal language model's parameters, and the
+//! `adapter_config.json` it reads. Kept next to the adapters because it is knowledge of adapter
+//! names, not of any front end.
 
 use candle_core::DType;
 use fedsa_core::config::AdapterConfig;
@@ -8,8 +9,9 @@ use fedsa_core::{Error, ParamSet, Result};
 
 use crate::adapter::AdapterSet;
 
-/// The name PEFT gives parameter `name` of a sequence-classification model whose encoder
-/// weights start with `family_prefix` (`bert.`, `roberta.`).
+/// The name PEFT gives parameter `name` of a model whose body's weights start with
+/// `family_prefix` (`bert.`, `roberta.`; empty for a decoder, whose names already start with
+/// `model.`).
 pub fn peft_key(name: &str, family_prefix: &str) -> String {
     if name.starts_with("classifier.") {
         format!("base_model.model.{name}")
@@ -19,13 +21,21 @@ pub fn peft_key(name: &str, family_prefix: &str) -> String {
 }
 
 /// The modules PEFT saves whole next to the adapter: the head, and BERT's pooler it feeds from.
-fn modules_to_save(family_prefix: &str) -> Vec<&'static str> {
-    if family_prefix == "bert." {
+/// A causal language model has no trained head: nothing.
+fn modules_to_save(task_type: &str, family_prefix: &str) -> Vec<&'static str> {
+    if task_type == CAUSAL_LM {
+        vec![]
+    } else if family_prefix == "bert." {
         vec!["classifier", "pooler"]
     } else {
         vec!["classifier"]
     }
 }
+
+/// PEFT's task type of an encoder classifier.
+pub const SEQ_CLS: &str = "SEQ_CLS";
+/// PEFT's task type of a decoder (LLaMA family).
+pub const CAUSAL_LM: &str = "CAUSAL_LM";
 
 /// Which adapter kinds PEFT can load, for the refusal message.
 pub const EXPORTABLE: &str = "lora, rslora, dora and vera";
@@ -43,6 +53,8 @@ pub struct PeftSource<'a> {
     /// The base model as the run named it (`base_model_name_or_path`).
     pub base_model: String,
     pub family_prefix: &'a str,
+    /// [`SEQ_CLS`] or [`CAUSAL_LM`].
+    pub task_type: &'a str,
     /// The run's seed: VeRA's projections are drawn from it.
     pub seed: u64,
 }
@@ -60,11 +72,11 @@ pub fn peft_adapter(
     for (name, t) in params {
         tensors.insert_tensor(peft_key(&name, source.family_prefix), t);
     }
-    let modules_to_save = modules_to_save(source.family_prefix);
+    let modules_to_save = modules_to_save(source.task_type, source.family_prefix);
     let config = match spec_name {
         "lora" | "rslora" | "dora" => serde_json::json!({
             "peft_type": "LORA",
-            "task_type": "SEQ_CLS",
+            "task_type": source.task_type,
             "base_model_name_or_path": source.base_model,
             "r": a.rank,
             "lora_alpha": a.alpha,
@@ -96,7 +108,7 @@ pub fn peft_adapter(
             }
             serde_json::json!({
                 "peft_type": "VERA",
-                "task_type": "SEQ_CLS",
+                "task_type": source.task_type,
                 "base_model_name_or_path": source.base_model,
                 "r": a.rank,
                 "target_modules": a.target_modules,
@@ -125,7 +137,7 @@ pub fn peft_adapter(
 
 #[cfg(test)]
 mod tests {
-    use super::peft_key;
+    use super::*;
 
     #[test]
     fn peft_names_keep_the_head_outside_the_encoder_prefix() {
@@ -140,5 +152,11 @@ mod tests {
             ),
             "base_model.model.roberta.encoder.layer.0.attention.self.query.lora_A.weight"
         );
+        // Decoder parameters already carry Hugging Face's `model.` prefix.
+        assert_eq!(
+            peft_key("model.layers.0.self_attn.q_proj.lora_A.weight", ""),
+            "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"
+        );
+        assert!(modules_to_save(CAUSAL_LM, "").is_empty());
     }
 }

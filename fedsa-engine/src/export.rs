@@ -1,14 +1,18 @@
-//! `export`: a classification client's personalised adapter written in PEFT's layout
-//! (`adapter_config.json`, `adapter_model.safetensors`) plus its label names, each file atomically.
+//! `export`: a client's personalised adapter written in PEFT's layout (`adapter_config.json`,
+//! `adapter_model.safetensors`) and how it was made (`fedsa_export.json`), each file
+//! atomically. Classification runs also get their label names; generation runs export the
+//! decoder's adapter for PEFT's causal-LM loader.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use fedsa_adapters::peft::{PeftSource, peft_adapter};
-use fedsa_core::ClientTrainer;
+use fedsa_adapters::adapter::AdapterSet;
+use fedsa_adapters::peft::{CAUSAL_LM, PeftSource, SEQ_CLS, peft_adapter};
 use fedsa_core::io::{save_params, write_atomic};
+use fedsa_core::{ClientTrainer, Config, ParamSet};
 
-use crate::session::load_client;
+use crate::run_dir::RunDir;
+use crate::session::{load_client, load_generation_client};
 
 /// What an export wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +21,9 @@ pub struct Exported {
     /// The checkpoint the client was read from.
     pub checkpoint: PathBuf,
 }
+
+/// The name of the file that records how an export was made.
+pub const EXPORT_RECORD: &str = "fedsa_export.json";
 
 /// Writes client `client` of the run in `run` into `out` in PEFT's layout. A folder that
 /// already holds files is refused unless `force` (then the export's files replace theirs).
@@ -28,16 +35,111 @@ pub fn export(run: &Path, client: usize, out: &Path, force: bool) -> Result<Expo
             out.display()
         );
     }
-    let session = load_client(run, client)?;
-    let names: Vec<String> = session.trainer.roles().into_keys().collect();
-    let params = session.trainer.params(&names)?;
-    let source = PeftSource {
-        adapter: &session.config.adapter,
-        base_model: session.config.model.path.display().to_string(),
-        family_prefix: session.family_prefix,
-        seed: session.config.seed,
-    };
-    let peft = peft_adapter(&source, session.trainer.model().adapters(), params)?;
+    if RunDir::open(run)?.config()?.task.kind.is_generation() {
+        let session = load_generation_client(run, client)?;
+        let params = trained_params(&session.trainer)?;
+        let source = PeftSource {
+            adapter: &session.config.adapter,
+            base_model: session.config.model.path.display().to_string(),
+            // Decoder parameter names already start with Hugging Face's `model.`.
+            family_prefix: "",
+            task_type: CAUSAL_LM,
+            seed: session.config.seed,
+        };
+        let adapters = session.trainer.model().adapters();
+        let record = Record::new(run, client, &session.config, &session.checkpoint);
+        write_peft(out, &source, adapters, params, &record, &session.checkpoint)
+    } else {
+        let session = load_client(run, client)?;
+        let params = trained_params(&session.trainer)?;
+        let source = PeftSource {
+            adapter: &session.config.adapter,
+            base_model: session.config.model.path.display().to_string(),
+            family_prefix: session.family_prefix,
+            task_type: SEQ_CLS,
+            seed: session.config.seed,
+        };
+        let adapters = session.trainer.model().adapters();
+        let record = Record::new(run, client, &session.config, &session.checkpoint);
+        let exported = write_peft(out, &source, adapters, params, &record, &session.checkpoint)?;
+        write_atomic(
+            &out.join("fedsa_labels.json"),
+            serde_json::to_string_pretty(&session.labels)?.as_bytes(),
+        )?;
+        Ok(exported)
+    }
+}
+
+/// Every tensor the client's trainer holds (adapter and, for classifiers, head).
+fn trained_params(trainer: &dyn ClientTrainer) -> Result<ParamSet> {
+    let names: Vec<String> = trainer.roles().into_keys().collect();
+    Ok(trainer.params(&names)?)
+}
+
+/// How an export was made, written beside its weights so that a folder found later says
+/// which run, round and client it holds and what a loader must use as base.
+struct Record {
+    json: serde_json::Value,
+}
+
+impl Record {
+    fn new(run: &Path, client: usize, config: &Config, checkpoint: &Path) -> Record {
+        let round = checkpoint
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_prefix("round-"))
+            .and_then(|n| n.parse::<usize>().ok());
+        let base = config.model.path.display().to_string();
+        let gguf = config
+            .model
+            .path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("gguf"));
+        // fedsa trained on the GGUF's weights dequantized to f32; a loader must start from the
+        // same numbers (transformers: the GGUF's folder with `gguf_file=`, which dequantizes).
+        let base_loader = if gguf {
+            let path = &config.model.path;
+            let folder = path.parent().map(|p| p.display().to_string());
+            let file = path.file_name().map(|f| f.to_string_lossy().into_owned());
+            serde_json::json!({
+                "format": "gguf",
+                "note": "load the base with transformers' from_pretrained(folder, gguf_file=file): \
+                         it dequantizes to f32 as fedsa did",
+                "folder": folder,
+                "gguf_file": file,
+            })
+        } else {
+            serde_json::json!({ "format": "huggingface", "folder": base })
+        };
+        Record {
+            json: serde_json::json!({
+                "run": run.display().to_string(),
+                "round": round,
+                "client": client,
+                "task": if config.task.kind.is_generation() { "generation" } else { "classification" },
+                "strategy": config.strategy.name,
+                "adapter": config.adapter.kind,
+                "rank": config.adapter.rank,
+                "alpha": config.adapter.alpha,
+                "kind": "peft",
+                "base": base,
+                "base_loader": base_loader,
+                "checkpoint": checkpoint.display().to_string(),
+            }),
+        }
+    }
+}
+
+/// Writes the PEFT files and the record into `out`.
+fn write_peft(
+    out: &Path,
+    source: &PeftSource<'_>,
+    adapters: &AdapterSet,
+    params: ParamSet,
+    record: &Record,
+    checkpoint: &Path,
+) -> Result<Exported> {
+    let peft = peft_adapter(source, adapters, params)?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     write_atomic(
         &out.join("adapter_config.json"),
@@ -45,12 +147,12 @@ pub fn export(run: &Path, client: usize, out: &Path, force: bool) -> Result<Expo
     )?;
     save_params(&out.join("adapter_model.safetensors"), &peft.tensors)?;
     write_atomic(
-        &out.join("fedsa_labels.json"),
-        serde_json::to_string_pretty(&session.labels)?.as_bytes(),
+        &out.join(EXPORT_RECORD),
+        serde_json::to_string_pretty(&record.json)?.as_bytes(),
     )?;
     Ok(Exported {
         tensors: peft.tensors.len(),
-        checkpoint: session.checkpoint,
+        checkpoint: checkpoint.to_path_buf(),
     })
 }
 

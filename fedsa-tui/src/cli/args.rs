@@ -54,7 +54,8 @@ pub enum Command {
         #[arg(long = "plugin", global = true)]
         plugins: Vec<PathBuf>,
     },
-    /// Write a client's personalised adapter in PEFT's layout.
+    /// Write a client's personalised adapter in PEFT's layout (classification: SEQ_CLS with
+    /// its head; generation: the decoder's CAUSAL_LM adapter) and fedsa_export.json.
     Export {
         run: PathBuf,
         #[arg(long)]
