@@ -2,7 +2,7 @@
 //! shared state, the successful updates with their example counts, and the failures apart.
 //! Returning `None` keeps the previous global state.
 
-use crate::{Error, ParamSet, Result};
+use crate::{Error, ParamSet, PrivacySpent, Result};
 
 /// One client's successful update for a round.
 #[derive(Debug, Clone)]
@@ -40,6 +40,12 @@ pub trait Aggregator: Send {
         updates: &[ClientUpdate],
         failures: &[ClientFailure],
     ) -> Result<Option<ParamSet>>;
+
+    /// The differential privacy spent so far, for an aggregator that releases noisy
+    /// aggregates; `None` for every other.
+    fn privacy_spent(&self) -> Option<PrivacySpent> {
+        None
+    }
 
     /// Server-side state to checkpoint (empty for stateless aggregators).
     fn state(&self) -> Result<ParamSet> {

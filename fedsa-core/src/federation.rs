@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::metrics::mean;
+use crate::metrics::{mean, weighted_mean_of};
 use crate::{
     Aggregator, ClientFailure, ClientRoundRecord, ClientTrainer, ClientUpdate, Error, EvalMetrics,
     Event, EventSink, ParamSet, Result, Role, RoundRecord, RunSummary, SeededRng, Strategy,
@@ -361,6 +361,13 @@ impl Federation {
             mean_accuracy: mean(evals.iter().map(|m| m.accuracy)),
             mean_f1: mean(evals.iter().map(|m| m.macro_f1)),
             mean_loss: mean(evals.iter().map(|m| m.loss)),
+            weighted_accuracy: weighted_mean_of(
+                evals.iter().map(|m| (m.accuracy, m.num_examples as f64)),
+            ),
+            weighted_f1: weighted_mean_of(
+                evals.iter().map(|m| (m.macro_f1, m.num_examples as f64)),
+            ),
+            privacy: self.aggregator.privacy_spent(),
             mean_train_loss: mean(
                 records
                     .iter()

@@ -31,7 +31,9 @@ pub use error::{Error, Result, chain_text};
 pub use event::{Event, EventSink, NoEvents};
 pub use federation::{Federation, FederationSettings, ServerState};
 pub use gguf_vocab::GgufVocab;
-pub use metrics::{ClientRoundRecord, RoundRecord, RunSummary, mean};
+pub use metrics::{
+    ClientRoundRecord, PrivacySpent, RoundRecord, RunSummary, mean, weighted_mean_of,
+};
 pub use params::{ParamSet, TensorData};
 pub use rng::SeededRng;
 pub use role::Role;

@@ -42,9 +42,27 @@ pub struct RoundRecord {
     pub mean_loss: Option<f64>,
     /// Mean training loss over the clients that trained.
     pub mean_train_loss: Option<f64>,
+    /// Means over the clients evaluated this round, each client weighted by its number of
+    /// test examples (the paper's headline is the plain mean; both are reported).
+    #[serde(default)]
+    pub weighted_accuracy: Option<f64>,
+    #[serde(default)]
+    pub weighted_f1: Option<f64>,
+    /// Differential privacy spent up to and including this round, when the run has any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privacy: Option<PrivacySpent>,
     pub bytes_down: u64,
     pub bytes_up: u64,
     pub seconds: f64,
+}
+
+/// The privacy a differentially private run has spent so far: `(epsilon, delta)`-DP over the
+/// `releases` noisy aggregates made.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PrivacySpent {
+    pub epsilon: f64,
+    pub delta: f64,
+    pub releases: usize,
 }
 
 /// The outcome of a whole run.
@@ -65,6 +83,15 @@ pub struct RunSummary {
     /// a run that succeeded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed: Option<String>,
+}
+
+/// Mean of the present `(value, weight)` pairs weighted by `weight`; `None` when there are none
+/// or every weight is zero.
+pub fn weighted_mean_of(values: impl IntoIterator<Item = (f64, f64)>) -> Option<f64> {
+    let (sum, total) = values
+        .into_iter()
+        .fold((0.0, 0.0), |(s, t), (v, w)| (s + v * w, t + w));
+    (total > 0.0).then(|| sum / total)
 }
 
 /// Plain mean of the present values, `None` when there are none.
