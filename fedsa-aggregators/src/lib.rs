@@ -10,6 +10,7 @@
 
 mod builtin;
 mod factory;
+pub mod methods;
 mod options;
 mod plugin;
 mod registry;
@@ -20,6 +21,7 @@ pub use fedsa_plugin_api::FEDSA_PLUGIN_ABI_VERSION;
 pub use fedsa_plugin_host::{
     LoadedPlugin, PLUGIN_EXTENSIONS, PLUGIN_PATH_VAR, PluginInfo, PluginKind, SkippedPlugin,
 };
+pub use methods::module_rule;
 pub use options::OPTIONS_FIELD;
 pub use plugin::{PLUGIN_STATE_TENSOR, PluginAggregator};
 pub use registry::PluginRegistry;

@@ -2,7 +2,7 @@
 //! shared state, the successful updates with their example counts, and the failures apart.
 //! Returning `None` keeps the previous global state.
 
-use crate::{Error, ParamSet, PrivacySpent, Result};
+use crate::{Error, LowRankModule, ModuleUpdate, ParamSet, PrivacySpent, Result, TensorData};
 
 /// One client's successful update for a round.
 #[derive(Debug, Clone)]
@@ -40,6 +40,31 @@ pub trait Aggregator: Send {
         updates: &[ClientUpdate],
         failures: &[ClientFailure],
     ) -> Result<Option<ParamSet>>;
+
+    /// Whether this aggregator combines each low-rank module's A and B in one call
+    /// ([`Aggregator::aggregate_module`]) rather than tensor by tensor.
+    fn combines_modules(&self) -> bool {
+        false
+    }
+
+    /// A module's next `(A, B)` from every client's factors of it, or `None` to keep
+    /// `global_a`/`global_b`. Called only when [`Aggregator::combines_modules`] is true, for
+    /// modules whose A and B both went up this round; the other tensors go to
+    /// [`Aggregator::aggregate`].
+    fn aggregate_module(
+        &mut self,
+        round: usize,
+        module: &LowRankModule,
+        global_a: &TensorData,
+        global_b: &TensorData,
+        updates: &[ModuleUpdate<'_>],
+    ) -> Result<Option<(TensorData, TensorData)>> {
+        let _ = (round, global_a, global_b, updates);
+        Err(Error::Aggregation {
+            aggregator: self.name().to_string(),
+            message: format!("has no module-level rule (module `{}`)", module.name),
+        })
+    }
 
     /// The differential privacy spent so far, for an aggregator that releases noisy
     /// aggregates; `None` for every other.

@@ -256,6 +256,17 @@ pub struct StrategyConfig {
     /// Per-role policies for `custom` (keys `a`, `b`, `head`).
     #[serde(default)]
     pub roles: Option<CustomRoles>,
+    /// RoLoRA: the factor trained in odd rounds (`a`, the default, or `b`).
+    #[serde(default)]
+    pub first_factor: Option<Role>,
+    /// FedSVD: re-factorise A and B every this many aggregations (default 1).
+    #[serde(default)]
+    pub refresh_every: Option<usize>,
+    /// The released FedSA code's shared-model mode (`federate.share_local_model: True`): B and
+    /// the head handed from client to client in sampling order, every client evaluated with
+    /// the last ones. Off by default; for reproducing the paper's numbers like for like.
+    #[serde(default)]
+    pub share_local_model: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -412,6 +423,9 @@ impl Default for StrategyConfig {
             aggregator: default_aggregator(),
             aggregator_options: toml::Table::new(),
             roles: None,
+            first_factor: None,
+            refresh_every: None,
+            share_local_model: false,
         }
     }
 }
@@ -641,34 +655,82 @@ impl Config {
         Ok(())
     }
 
-    /// The strategy this config names (built-in, or `custom` from `strategy.roles`).
+    /// The strategy this config names (built-in, or `custom` from `strategy.roles`), with its
+    /// settings applied.
     pub fn strategy(&self, source_name: &str) -> Result<Strategy> {
         let s = &self.strategy;
-        match (s.name.as_str(), &s.roles) {
-            ("custom", Some(r)) => Ok(Strategy {
-                name: "custom".into(),
-                a: r.a,
-                b: r.b,
-                head: r.head,
-            }),
-            ("custom", None) => Err(Error::config(
-                source_name,
-                "strategy.roles",
-                "required when strategy.name = \"custom\"",
-            )),
-            (name, Some(_)) => Err(Error::config(
-                source_name,
-                "strategy.roles",
-                format!("only allowed with strategy.name = \"custom\", not `{name}`"),
-            )),
-            (name, None) => Strategy::builtin(name).map_err(|_| {
-                Error::config(
-                    source_name,
-                    "strategy.name",
-                    format!("unknown strategy `{name}` (fedsa, fedit, ffa, local or custom)"),
-                )
-            }),
+        let bad = |field: &str, message: String| Err(Error::config(source_name, field, message));
+        let mut strategy = match (s.name.as_str(), &s.roles) {
+            ("custom", Some(r)) => Strategy::from_roles("custom", r.a, r.b, r.head),
+            ("custom", None) => {
+                return bad(
+                    "strategy.roles",
+                    "required when strategy.name = \"custom\"".into(),
+                );
+            }
+            (name, Some(_)) => {
+                return bad(
+                    "strategy.roles",
+                    format!("only allowed with strategy.name = \"custom\", not `{name}`"),
+                );
+            }
+            (name, None) => match Strategy::builtin(name) {
+                Ok(strategy) => strategy,
+                Err(_) => {
+                    return bad(
+                        "strategy.name",
+                        format!(
+                            "unknown strategy `{name}` ({} or custom)",
+                            crate::BUILTIN_STRATEGIES.join(", ")
+                        ),
+                    );
+                }
+            },
+        };
+        if let Some(first) = s.first_factor {
+            if strategy.name != "rolora" {
+                return bad(
+                    "strategy.first_factor",
+                    format!("only used by strategy `rolora`, not `{}`", strategy.name),
+                );
+            }
+            if !matches!(first, Role::A | Role::B) {
+                return bad(
+                    "strategy.first_factor",
+                    format!("must be `a` or `b`, not `{first}`"),
+                );
+            }
+            strategy = Strategy::rolora_from(first);
         }
+        if let Some(every) = s.refresh_every {
+            if strategy.name != "fedsvd" {
+                return bad(
+                    "strategy.refresh_every",
+                    format!("only used by strategy `fedsvd`, not `{}`", strategy.name),
+                );
+            }
+            if every == 0 {
+                return bad("strategy.refresh_every", "must be at least 1".into());
+            }
+            strategy = Strategy::fedsvd_every(every);
+        }
+        if s.share_local_model {
+            let keeps = [Role::A, Role::B, Role::Head]
+                .into_iter()
+                .any(|r| strategy.trains(r) && !strategy.server_holds(r));
+            if !matches!(strategy.name.as_str(), "fedsa" | "custom") || !keeps {
+                return bad(
+                    "strategy.share_local_model",
+                    format!(
+                        "only for `fedsa` (or a `custom` strategy that keeps a trained role on \
+                         the client), not `{}`",
+                        strategy.name
+                    ),
+                );
+            }
+            strategy.shared_model = true;
+        }
+        Ok(strategy)
     }
 
     /// The federation settings of this config.

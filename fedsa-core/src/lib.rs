@@ -14,6 +14,7 @@ mod federation;
 mod gguf_vocab;
 pub mod io;
 mod metrics;
+mod module_rule;
 mod params;
 mod rng;
 mod role;
@@ -34,10 +35,17 @@ pub use gguf_vocab::GgufVocab;
 pub use metrics::{
     ClientRoundRecord, PrivacySpent, RoundRecord, RunSummary, mean, weighted_mean_of,
 };
+pub use module_rule::{
+    BASE_DELTA_SUFFIX, LowRankModule, ModuleRule, ModuleUpdate, base_delta_name, example_weights,
+    is_base_delta,
+};
 pub use params::{ParamSet, TensorData};
 pub use rng::SeededRng;
 pub use role::Role;
 pub use sequence::{EncodedSequence, SequenceBatch};
-pub use strategy::{BUILTIN_STRATEGIES, CUSTOM_STRATEGY, RolePolicy, STRATEGY_NAMES, Strategy};
+pub use strategy::{
+    BUILTIN_STRATEGIES, BUILTINS, BuiltinStrategy, CUSTOM_STRATEGY, RolePolicy, RoundPlan,
+    STRATEGY_NAMES, Schedule, ServerRule, Strategy,
+};
 pub use task::{TaskConfig, TaskKind};
 pub use trainer::{ClientTrainer, EvalMetrics, TrainStats};

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 /// LoRA and rsLoRA tag `lora_A` as [`Role::A`] and `lora_B` as [`Role::B`]; VeRA's `d` vector
 /// plays A's part and `b` plays B's; the classification head is [`Role::Head`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum Role {
     /// The input-side factor: what the paper finds all clients share.
     A,
@@ -16,11 +16,15 @@ pub enum Role {
     B,
     /// The task head (classifier); personal under FedSA.
     Head,
+    /// The input-side factor of a client's second, personal adapter (FedDPA's local adapter).
+    LocalA,
+    /// The output-side factor of the personal adapter.
+    LocalB,
 }
 
 impl Role {
     /// Every role, in a fixed order.
-    pub const ALL: [Role; 3] = [Role::A, Role::B, Role::Head];
+    pub const ALL: [Role; 5] = [Role::A, Role::B, Role::Head, Role::LocalA, Role::LocalB];
 
     /// The lowercase name used in configs and reports.
     pub fn as_str(self) -> &'static str {
@@ -28,6 +32,8 @@ impl Role {
             Role::A => "a",
             Role::B => "b",
             Role::Head => "head",
+            Role::LocalA => "local_a",
+            Role::LocalB => "local_b",
         }
     }
 
@@ -37,6 +43,8 @@ impl Role {
             "a" => Some(Role::A),
             "b" => Some(Role::B),
             "head" => Some(Role::Head),
+            "local_a" => Some(Role::LocalA),
+            "local_b" => Some(Role::LocalB),
             _ => None,
         }
     }

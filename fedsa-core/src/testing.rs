@@ -9,8 +9,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::{
-    ClientTrainer, Error, EvalMetrics, ParamSet, Result, Role, SeededRng, Strategy, TensorData,
-    TrainStats,
+    ClientTrainer, Error, EvalMetrics, LowRankModule, ParamSet, Result, Role, SeededRng, Strategy,
+    TensorData, TrainStats, is_base_delta,
 };
 
 /// How a fake client should misbehave, for fault tests.
@@ -34,6 +34,8 @@ pub struct FakeTrainer {
     step: f32,
     faults: FakeFaults,
     rounds_trained: usize,
+    /// Frozen-weight corrections received from the server (FedEx-LoRA).
+    deltas: ParamSet,
 }
 
 impl FakeTrainer {
@@ -48,7 +50,8 @@ impl FakeTrainer {
             let b = format!("layer.{l}.lora_B.weight");
             let a_init: Vec<f32> = (0..6).map(|_| rng.next_f64() as f32 - 0.5).collect();
             params.insert(&a, vec![2, 3], a_init).expect("shape");
-            params.insert(&b, vec![3, 2], vec![0.0; 6]).expect("shape");
+            // `[out, r]` with out ≠ in, so an orientation mistake changes a shape.
+            params.insert(&b, vec![4, 2], vec![0.0; 8]).expect("shape");
             roles.insert(a, Role::A);
             roles.insert(b, Role::B);
         }
@@ -66,6 +69,7 @@ impl FakeTrainer {
             step: 0.5,
             faults: FakeFaults::default(),
             rounds_trained: 0,
+            deltas: ParamSet::new(),
         }
     }
 
@@ -81,6 +85,14 @@ impl FakeTrainer {
         &self.params
     }
 
+    /// The frozen-weight corrections this client has received.
+    pub fn base_deltas(&self) -> &ParamSet {
+        &self.deltas
+    }
+
+    /// The scale of every fake module's product `s·B·A`.
+    pub const SCALE: f64 = 2.0;
+
     pub fn layers(&self) -> usize {
         self.layers
     }
@@ -91,6 +103,7 @@ impl FakeTrainer {
             Role::A => 1.0,
             Role::B => 1.0 + self.id as f32,
             Role::Head => -(self.id as f32),
+            Role::LocalA | Role::LocalB => 0.5,
         }
     }
 }
@@ -102,6 +115,22 @@ impl ClientTrainer for FakeTrainer {
             .filter(|r| strategy.trains(*r))
             .collect();
         Ok(())
+    }
+
+    fn set_trained_roles(&mut self, roles: &[Role]) -> Result<()> {
+        self.trainable = roles.iter().copied().collect();
+        Ok(())
+    }
+
+    fn low_rank_modules(&self) -> Vec<LowRankModule> {
+        (0..self.layers)
+            .map(|l| LowRankModule {
+                name: format!("layer.{l}"),
+                a: format!("layer.{l}.lora_A.weight"),
+                b: format!("layer.{l}.lora_B.weight"),
+                scale: Self::SCALE,
+            })
+            .collect()
     }
 
     fn roles(&self) -> BTreeMap<String, Role> {
@@ -121,6 +150,10 @@ impl ClientTrainer for FakeTrainer {
 
     fn set_params(&mut self, params: &ParamSet) -> Result<()> {
         for (name, t) in params.iter() {
+            if is_base_delta(name) {
+                self.deltas.insert_tensor(name.clone(), t.clone());
+                continue;
+            }
             if !self.roles.contains_key(name) {
                 return Err(Error::param(name.clone(), "unknown to this client"));
             }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::{ParamSet, Result, Role, Strategy};
+use crate::{Error, LowRankModule, ParamSet, Result, Role, Strategy};
 
 /// What one round of local training did.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -35,6 +35,22 @@ pub trait ClientTrainer: Send {
     /// train.
     fn configure(&mut self, strategy: &Strategy) -> Result<()>;
 
+    /// Which roles train from now on, for a strategy whose plan changes from round to round
+    /// (RoLoRA); called before the round's training. A trainer that cannot change them says so.
+    fn set_trained_roles(&mut self, roles: &[Role]) -> Result<()> {
+        let _ = roles;
+        Err(Error::Client {
+            client: 0,
+            message: "this trainer cannot change which roles train between rounds".into(),
+        })
+    }
+
+    /// The adapted modules whose update is the plain low-rank product `s·B·A`, for server
+    /// rules that need the factors together; empty when the adapter is not of that form.
+    fn low_rank_modules(&self) -> Vec<LowRankModule> {
+        Vec::new()
+    }
+
     /// The role of every parameter that could be exchanged, by name.
     fn roles(&self) -> BTreeMap<String, Role>;
 
@@ -44,7 +60,8 @@ pub trait ClientTrainer: Send {
     /// Current values of the named parameters.
     fn params(&self, names: &[String]) -> Result<ParamSet>;
 
-    /// Overwrites parameters with values received from the server.
+    /// Overwrites parameters with values received from the server. Names ending in
+    /// [`crate::BASE_DELTA_SUFFIX`] are corrections to a module's frozen weight (FedEx-LoRA).
     fn set_params(&mut self, params: &ParamSet) -> Result<()>;
 
     /// One round of local training.

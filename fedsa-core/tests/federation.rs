@@ -89,8 +89,9 @@ fn fedit_leaves_every_client_with_identical_a_and_b() {
     for c in 1..3 {
         assert_eq!(client_params(&fed, c, &all), first);
     }
-    // Everything crossed: A + B + head = 48 + 48 + 8 bytes per client.
-    assert_eq!(fed.history()[0].bytes_up, 3 * 104);
+    // Everything crossed: A (2x3) + B (4x2) per layer, 2 layers, + head = 48 + 64 + 8 bytes
+    // per client.
+    assert_eq!(fed.history()[0].bytes_up, 3 * 120);
 }
 
 #[test]

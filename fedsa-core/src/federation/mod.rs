@@ -1,6 +1,10 @@
 //! The round loop: sample clients, broadcast the shared state, train locally, aggregate the
 //! shared roles, evaluate every client on its own test split, report everything as events.
 
+mod exchange;
+mod server_step;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
@@ -9,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use crate::metrics::{mean, weighted_mean_of};
 use crate::{
     Aggregator, ClientFailure, ClientRoundRecord, ClientTrainer, ClientUpdate, Error, EvalMetrics,
-    Event, EventSink, ParamSet, Result, Role, RoundRecord, RunSummary, SeededRng, Strategy,
+    Event, EventSink, LowRankModule, ModuleRule, ParamSet, Result, Role, RoundRecord, RunSummary,
+    SeededRng, Strategy,
 };
 
 /// Stream labels for [`SeededRng::derive`], so each use of randomness is independent and a
@@ -36,14 +41,26 @@ pub struct ServerState {
     pub completed_rounds: usize,
     /// Bumped every time the global shared state changes.
     pub version: u64,
-    /// Which version of the global state each client holds (`None`: diverged or never sent).
+    /// Which version of the global state each client holds (`None`: never sent, or lost).
     pub held: Vec<Option<u64>>,
     pub history: Vec<RoundRecord>,
     pub last_eval: Vec<Option<EvalMetrics>>,
+    /// The version at which each global tensor last changed (absent: it never did).
+    #[serde(default)]
+    pub changed: BTreeMap<String, u64>,
+    /// Per client, the global tensors it has changed by training since it received them.
+    #[serde(default)]
+    pub diverged: Vec<BTreeSet<String>>,
+    /// Shared-model mode: the clients whose relayed tensors equal `relay`.
+    #[serde(default)]
+    pub relay_holders: BTreeSet<usize>,
     #[serde(skip)]
     pub global: ParamSet,
     #[serde(skip)]
     pub aggregator: ParamSet,
+    /// The shared-model mode's relayed tensors (B and head as the last client left them).
+    #[serde(skip)]
+    pub relay: ParamSet,
 }
 
 /// A federation of simulated clients around one server.
@@ -51,11 +68,23 @@ pub struct Federation {
     settings: FederationSettings,
     strategy: Strategy,
     aggregator: Box<dyn Aggregator>,
+    rule: Option<Box<dyn ModuleRule>>,
     clients: Vec<Box<dyn ClientTrainer>>,
+    roles: BTreeMap<String, Role>,
+    /// The tensors the server holds: every role shared in some round, and those its rule
+    /// rewrites.
     shared_names: Vec<String>,
+    modules: Vec<LowRankModule>,
     global: ParamSet,
     version: u64,
     held: Vec<Option<u64>>,
+    changed: BTreeMap<String, u64>,
+    diverged: Vec<BTreeSet<String>>,
+    /// The tensors the shared-model mode hands from client to client, and their last values.
+    relay_names: Vec<String>,
+    relay: ParamSet,
+    /// The clients whose relayed tensors equal `relay`.
+    relay_holders: BTreeSet<usize>,
     completed: usize,
     history: Vec<RoundRecord>,
     last_eval: Vec<Option<EvalMetrics>>,
@@ -88,27 +117,64 @@ impl Federation {
                 });
             }
         }
-        let shared_names: Vec<String> = roles
-            .iter()
-            .filter(|(_, r)| strategy.shares(**r))
-            .map(|(n, _)| n.clone())
-            .collect();
+        let names_where = |keep: &dyn Fn(Role) -> bool| -> Vec<String> {
+            roles
+                .iter()
+                .filter(|(_, r)| keep(**r))
+                .map(|(n, _)| n.clone())
+                .collect()
+        };
+        let shared_names = names_where(&|r| strategy.server_holds(r));
+        let relay_names = if strategy.shared_model {
+            names_where(&|r| strategy.trains(r) && !strategy.server_holds(r))
+        } else {
+            Vec::new()
+        };
+        let modules = clients[0].low_rank_modules();
+        if strategy.needs_low_rank_modules() && modules.is_empty() {
+            return Err(Error::run_config(
+                "strategy.name",
+                format!(
+                    "strategy `{}` needs an adapter whose update is the low-rank product s·B·A \
+                     (lora, rslora); this adapter has no such module",
+                    strategy.name
+                ),
+            ));
+        }
         let global = clients[0].params(&shared_names)?;
         let n = clients.len();
         Ok(Self {
             settings,
             strategy,
             aggregator,
+            rule: None,
             clients,
+            roles,
             shared_names,
+            modules,
             global,
             version: 0,
             held: vec![None; n],
+            changed: BTreeMap::new(),
+            diverged: vec![BTreeSet::new(); n],
+            relay_names,
+            relay: ParamSet::new(),
+            relay_holders: BTreeSet::new(),
             completed: 0,
             history: Vec::new(),
             last_eval: vec![None; n],
             sink,
         })
+    }
+
+    /// Sets the server rule the strategy's `server` names (see `fedsa_aggregators::methods`).
+    pub fn set_module_rule(&mut self, rule: Box<dyn ModuleRule>) {
+        self.rule = Some(rule);
+    }
+
+    /// The adapted modules whose update is `s·B·A`, from client 0.
+    pub fn low_rank_modules(&self) -> &[LowRankModule] {
+        &self.modules
     }
 
     pub fn settings(&self) -> &FederationSettings {
@@ -164,8 +230,12 @@ impl Federation {
             held: self.held.clone(),
             history: self.history.clone(),
             last_eval: self.last_eval.clone(),
+            changed: self.changed.clone(),
+            diverged: self.diverged.clone(),
+            relay_holders: self.relay_holders.clone(),
             global: self.global.clone(),
             aggregator: self.aggregator.state()?,
+            relay: self.relay.clone(),
         })
     }
 
@@ -181,15 +251,23 @@ impl Federation {
                 ),
             ));
         }
-        self.global.check_same_layout(&state.global)?;
+        self.check_restored_global(&state.global)?;
         self.aggregator.load_state(&state.aggregator)?;
         self.completed = state.completed_rounds;
         self.version = state.version;
         self.held = state.held;
         self.history = state.history;
         self.last_eval = state.last_eval;
+        self.changed = state.changed;
+        self.diverged = if state.diverged.is_empty() {
+            vec![BTreeSet::new(); self.clients.len()]
+        } else {
+            state.diverged
+        };
         self.global = state.global;
-        Ok(())
+        self.relay = state.relay;
+        self.relay_holders = state.relay_holders;
+        self.restore_base_deltas()
     }
 
     /// Runs the remaining rounds. `after_round` runs after each (checkpoints, progress); `stop`
@@ -282,17 +360,30 @@ impl Federation {
             .collect();
         let mut updates = Vec::new();
         let mut failures = Vec::new();
+        let plan = self.strategy.plan(round);
+        let up_names: Vec<String> = self
+            .shared_names
+            .iter()
+            .filter(|n| plan.shares(self.roles[*n]))
+            .cloned()
+            .collect();
 
         for &c in &sampled {
             self.sink.emit(Event::ClientStarted { round, client: c });
             let t0 = Instant::now();
             records[c].bytes_down += self.sync_client(c)?;
-            // Whatever happens next, this client's copy of the shared state diverges.
-            self.held[c] = None;
-            match self.train_client(round, c) {
+            records[c].bytes_down += self.relay_to(c)?;
+            match self.train_client(round, c, &up_names) {
                 Ok((stats, params)) => {
                     records[c].bytes_up = params.num_bytes();
+                    records[c].bytes_up += self.relay_from(c)?;
                     records[c].train = Some(stats);
+                    self.diverged[c] = self
+                        .shared_names
+                        .iter()
+                        .filter(|n| plan.trains(self.roles[*n]))
+                        .cloned()
+                        .collect();
                     updates.push(ClientUpdate {
                         client: c,
                         num_examples: records[c].num_train_examples,
@@ -300,6 +391,8 @@ impl Federation {
                     });
                 }
                 Err(error) => {
+                    // What it holds now is unknown: it gets everything next time.
+                    self.held[c] = None;
                     records[c].failure = Some(error.clone());
                     self.sink.emit(Event::ClientFailed {
                         round,
@@ -315,7 +408,7 @@ impl Federation {
             });
         }
 
-        let (aggregated, note) = self.aggregate(round, &updates, &failures)?;
+        let (aggregated, note) = self.aggregate(round, &up_names, &updates, &failures)?;
         if let Some(note) = &note {
             self.sink.emit(Event::Log {
                 message: format!("round {round}: {note}"),
@@ -327,6 +420,7 @@ impl Federation {
         if evaluate {
             for (c, record) in records.iter_mut().enumerate() {
                 record.bytes_down += self.sync_client(c)?;
+                record.bytes_down += self.relay_to(c)?;
                 match self.clients[c].evaluate() {
                     Ok(m) => {
                         record.eval = Some(m.clone());
@@ -386,100 +480,9 @@ impl Federation {
         Ok(record)
     }
 
-    /// Sends the global shared state to client `c` unless it already holds it; returns the bytes.
-    fn sync_client(&mut self, c: usize) -> Result<u64> {
-        if self.shared_names.is_empty() || self.held[c] == Some(self.version) {
-            return Ok(0);
-        }
-        self.clients[c]
-            .set_params(&self.global)
-            .map_err(|e| Error::Client {
-                client: c,
-                message: format!("could not receive the global state: {e}"),
-            })?;
-        self.held[c] = Some(self.version);
-        Ok(self.global.num_bytes())
-    }
-
-    /// Local training of client `c`; any problem becomes the failure message.
-    fn train_client(
-        &mut self,
-        round: usize,
-        c: usize,
-    ) -> std::result::Result<(crate::TrainStats, ParamSet), String> {
-        let mut fail_rng = SeededRng::derive(
-            self.settings.seed,
-            &[round as u64, STREAM_FAILURES, c as u64],
-        );
-        if self.settings.failure_rate > 0.0 && fail_rng.next_f64() < self.settings.failure_rate {
-            return Err("injected failure (federation.failure_rate)".into());
-        }
-        let client = &mut self.clients[c];
-        let stats = client.train(round).map_err(|e| e.to_string())?;
-        if !stats.loss.is_finite() {
-            return Err(format!("training loss is {}", stats.loss));
-        }
-        let params = client
-            .params(&self.shared_names)
-            .map_err(|e| e.to_string())?;
-        if let Some(name) = params.first_non_finite() {
-            return Err(format!("non-finite value in shared tensor `{name}`"));
-        }
-        self.global
-            .check_same_layout(&params)
-            .map_err(|e| e.to_string())?;
-        Ok((stats, params))
-    }
-
-    /// Aggregates the round's updates into the global state. Returns whether it changed and,
-    /// when it did not, why.
-    fn aggregate(
-        &mut self,
-        round: usize,
-        updates: &[ClientUpdate],
-        failures: &[ClientFailure],
-    ) -> Result<(bool, Option<String>)> {
-        if self.shared_names.is_empty() {
-            return Ok((
-                false,
-                Some(format!("strategy `{}` shares nothing", self.strategy.name)),
-            ));
-        }
-        if updates.is_empty() {
-            return Ok((
-                false,
-                Some("no client succeeded; the previous global state is kept".into()),
-            ));
-        }
-        let next = self
-            .aggregator
-            .aggregate(round, &self.global, updates, failures)?;
-        let Some(next) = next else {
-            return Ok((
-                false,
-                Some(format!(
-                    "aggregator `{}` kept the previous global state",
-                    self.aggregator.name()
-                )),
-            ));
-        };
-        if let Some(name) = next.first_non_finite() {
-            return Err(Error::Aggregation {
-                aggregator: self.aggregator.name().to_string(),
-                message: format!(
-                    "round {round}: the aggregate of `{name}` is not finite; stopping with the last good state"
-                ),
-            });
-        }
-        self.global.check_same_layout(&next)?;
-        self.global = next;
-        self.version += 1;
-        Ok((true, None))
-    }
-
     /// Roles of the exchanged parameters, from client 0 (all clients share one layout).
-    pub fn roles(&self) -> std::collections::BTreeMap<String, Role> {
-        self.clients[0].roles()
+    pub fn roles(&self) -> BTreeMap<String, Role> {
+        self.roles.clone()
     }
 }
 

@@ -1,0 +1,127 @@
+//! What crosses between the server and one client: the global tensors a client lacks (by
+//! version, tensor by tensor, so a round that changed one factor sends that factor), the
+//! shared-model mode's relayed tensors, and one client's local training with its upload.
+
+use super::{Federation, STREAM_FAILURES};
+use crate::{Error, ParamSet, Result, Schedule, SeededRng, TrainStats, is_base_delta};
+
+impl Federation {
+    /// Sends client `c` the global tensors it does not hold (all of them when it holds no
+    /// version; otherwise those changed since, and those it changed itself); returns the bytes.
+    pub(super) fn sync_client(&mut self, c: usize) -> Result<u64> {
+        if self.shared_names.is_empty() && self.global.is_empty() {
+            return Ok(0);
+        }
+        let send = match self.held[c] {
+            Some(v) if v == self.version && self.diverged[c].is_empty() => return Ok(0),
+            Some(v) => {
+                let changed = &self.changed;
+                let diverged = &self.diverged[c];
+                self.global
+                    .filter(|n| changed.get(n).is_some_and(|&at| at > v) || diverged.contains(n))
+            }
+            None => self.global.clone(),
+        };
+        self.held[c] = Some(self.version);
+        self.diverged[c].clear();
+        if send.is_empty() {
+            return Ok(0);
+        }
+        self.clients[c]
+            .set_params(&send)
+            .map_err(|e| Error::Client {
+                client: c,
+                message: format!("could not receive the global state: {e}"),
+            })?;
+        Ok(send.num_bytes())
+    }
+
+    /// Shared-model mode: hands client `c` the relayed tensors the last client left, unless
+    /// it left them itself; returns the bytes.
+    pub(super) fn relay_to(&mut self, c: usize) -> Result<u64> {
+        if self.relay.is_empty() || self.relay_holders.contains(&c) {
+            return Ok(0);
+        }
+        self.clients[c]
+            .set_params(&self.relay)
+            .map_err(|e| Error::Client {
+                client: c,
+                message: format!("could not receive the relayed tensors: {e}"),
+            })?;
+        self.relay_holders.insert(c);
+        Ok(self.relay.num_bytes())
+    }
+
+    /// Shared-model mode: takes client `c`'s relayed tensors after its training; returns the
+    /// bytes.
+    pub(super) fn relay_from(&mut self, c: usize) -> Result<u64> {
+        if self.relay_names.is_empty() {
+            return Ok(0);
+        }
+        self.relay = self.clients[c].params(&self.relay_names)?;
+        self.relay_holders = std::iter::once(c).collect();
+        Ok(self.relay.num_bytes())
+    }
+
+    /// Local training of client `c`; any problem becomes the failure message. Returns the
+    /// tensors it sends up (`up_names`).
+    pub(super) fn train_client(
+        &mut self,
+        round: usize,
+        c: usize,
+        up_names: &[String],
+    ) -> std::result::Result<(TrainStats, ParamSet), String> {
+        let mut fail_rng = SeededRng::derive(
+            self.settings.seed,
+            &[round as u64, STREAM_FAILURES, c as u64],
+        );
+        if self.settings.failure_rate > 0.0 && fail_rng.next_f64() < self.settings.failure_rate {
+            return Err("injected failure (federation.failure_rate)".into());
+        }
+        let plan = self.strategy.plan(round);
+        let client = &mut self.clients[c];
+        if self.strategy.schedule != Schedule::Fixed {
+            client
+                .set_trained_roles(&plan.trained_roles())
+                .map_err(|e| e.to_string())?;
+        }
+        let stats = client.train(round).map_err(|e| e.to_string())?;
+        if !stats.loss.is_finite() {
+            return Err(format!("training loss is {}", stats.loss));
+        }
+        let params = client.params(up_names).map_err(|e| e.to_string())?;
+        if let Some(name) = params.first_non_finite() {
+            return Err(format!("non-finite value in shared tensor `{name}`"));
+        }
+        self.global
+            .filter(|n| up_names.iter().any(|u| u == n))
+            .check_same_layout(&params)
+            .map_err(|e| e.to_string())?;
+        Ok((stats, params))
+    }
+
+    /// After a restore: every client gets the frozen-weight corrections the server holds, as
+    /// its own saved copy would give it (nothing crosses, so no bytes are counted).
+    pub(super) fn restore_base_deltas(&mut self) -> Result<()> {
+        let deltas = self.global.filter(is_base_delta);
+        if deltas.is_empty() {
+            return Ok(());
+        }
+        for (c, client) in self.clients.iter_mut().enumerate() {
+            client.set_params(&deltas).map_err(|e| Error::Client {
+                client: c,
+                message: format!("could not restore the frozen-weight corrections: {e}"),
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Checks a checkpointed global state against this run's layout: the same tensors, plus
+    /// only the corrections a server rule adds.
+    pub(super) fn check_restored_global(&self, restored: &ParamSet) -> Result<()> {
+        let own = restored.filter(|n| !is_base_delta(n));
+        self.global
+            .filter(|n| !is_base_delta(n))
+            .check_same_layout(&own)
+    }
+}
