@@ -43,7 +43,7 @@ mod weights;
 /// The encoder's former path: `fedsa_adapters::model::ClientModel` and the rest still resolve.
 pub use encoder as model;
 
-pub use adapter::{AdapterSpec, BUILTIN_KINDS, builtin_kinds};
+pub use adapter::{AdapterSpec, BUILTIN_KINDS, BaseDeltas, PlanKind, builtin_kinds};
 pub use decoder::{
     AnswerFn, DecoderClient, DecoderModel, GenerateOptions, GenerationTrainer, GgufVocab,
     LlamaConfig, Sampling, read_gguf_vocab,

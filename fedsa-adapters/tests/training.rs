@@ -47,12 +47,12 @@ fn amplify_head(t: &mut LocalTrainer) {
 
 /// Only the adapter trains: a falling loss must come from the adapter, not from the head.
 fn adapters_only() -> Strategy {
-    Strategy {
-        name: "adapters-only".into(),
-        a: RolePolicy::new(true, true),
-        b: RolePolicy::new(true, false),
-        head: RolePolicy::new(false, false),
-    }
+    Strategy::from_roles(
+        "adapters-only",
+        RolePolicy::new(true, true),
+        RolePolicy::new(true, false),
+        RolePolicy::new(false, false),
+    )
 }
 
 #[test]

@@ -93,6 +93,10 @@ fn write_into(tmp: &Path, fed: &Federation, round: usize, seconds: f64) -> Resul
         "aggregator.safetensors".into(),
         &params_to_safetensors(&server.aggregator)?,
     )?;
+    // Only the shared-model mode relays tensors; other runs' checkpoints stay as they were.
+    if !server.relay.is_empty() {
+        put(RELAY.into(), &params_to_safetensors(&server.relay)?)?;
+    }
     put(
         "server.json".into(),
         serde_json::to_string_pretty(&server)?.as_bytes(),
@@ -153,6 +157,9 @@ pub fn latest(dir: &Path) -> Result<Option<(usize, PathBuf)>> {
     }
     Ok(Some((round, path)))
 }
+
+/// The shared-model mode's relayed tensors, in a checkpoint that has them.
+const RELAY: &str = "relay.safetensors";
 
 /// A checkpoint folder opened for reading: its manifest, when it has one, checks every file
 /// read through it.
@@ -262,6 +269,13 @@ impl Checkpoint {
         }
         server.global = self.params("global.safetensors")?;
         server.aggregator = self.params("aggregator.safetensors")?;
+        let listed = self
+            .manifest
+            .as_ref()
+            .is_some_and(|m| m.files.contains_key(RELAY));
+        if listed || self.path.join(RELAY).exists() {
+            server.relay = self.params(RELAY)?;
+        }
         Ok(server)
     }
 }

@@ -77,6 +77,7 @@ fn run_prepared(
         sink.emit(event);
     });
     let strategy = config.strategy(UNNAMED_CONFIG)?;
+    let rule = fedsa_aggregators::module_rule(strategy.server);
     let mut fed = Federation::new(
         config.federation_settings(),
         strategy,
@@ -84,6 +85,9 @@ fn run_prepared(
         clients,
         sink,
     )?;
+    if let Some(rule) = rule {
+        fed.set_module_rule(rule);
+    }
 
     fed.emit(Event::Log {
         message: adapter_plan,

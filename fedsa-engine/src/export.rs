@@ -11,6 +11,7 @@ use fedsa_adapters::peft::{CAUSAL_LM, PeftSource, SEQ_CLS, peft_adapter};
 use fedsa_core::io::{save_params, write_atomic};
 use fedsa_core::{ClientTrainer, Config, ParamSet};
 
+use crate::export_methods::{BASE_DELTA_FILE, base_deltas, stack_personal};
 use crate::run_dir::RunDir;
 use crate::session::{load_client, load_generation_client};
 
@@ -139,16 +140,35 @@ fn write_peft(
     record: &Record,
     checkpoint: &Path,
 ) -> Result<Exported> {
-    let peft = peft_adapter(source, adapters, params)?;
+    let (params, adapter, personal) = stack_personal(adapters, params, source.adapter)?;
+    let source = PeftSource {
+        adapter: &adapter,
+        base_model: source.base_model.clone(),
+        ..*source
+    };
+    let peft = peft_adapter(&source, adapters, params)?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     write_atomic(
         &out.join("adapter_config.json"),
         serde_json::to_string_pretty(&peft.config)?.as_bytes(),
     )?;
     save_params(&out.join("adapter_model.safetensors"), &peft.tensors)?;
+    let mut json = record.json.clone();
+    if let Some(note) = personal {
+        json["personal_adapter"] = note;
+    }
+    let deltas = base_deltas(adapters, source.family_prefix)?;
+    if !deltas.is_empty() {
+        save_params(&out.join(BASE_DELTA_FILE), &deltas)?;
+        json["base_delta"] = serde_json::json!({
+            "file": BASE_DELTA_FILE,
+            "note": "FedEx-LoRA drifted the frozen weights: add each tensor to the base weight \
+                     of the same name before applying the adapter",
+        });
+    }
     write_atomic(
         &out.join(EXPORT_RECORD),
-        serde_json::to_string_pretty(&record.json)?.as_bytes(),
+        serde_json::to_string_pretty(&json)?.as_bytes(),
     )?;
     Ok(Exported {
         tensors: peft.tensors.len(),

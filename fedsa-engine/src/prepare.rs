@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use anyhow::Result;
-use fedsa_adapters::{AdapterSpec, BaseModel, EncoderConfig, Family, LocalTrainer};
+use fedsa_adapters::{AdapterSpec, BaseModel, EncoderConfig, Family, LocalTrainer, PlanKind};
 use fedsa_aggregators::PluginRegistry;
 use fedsa_core::config::DataFormat;
 use fedsa_core::{Aggregator, ClientTrainer, Config, Error};
@@ -30,8 +30,32 @@ pub struct Prepared {
     pub adapter_plan: String,
 }
 
-/// The adapter spec the config asks for: a spec file, a built-in, or an adapter plugin.
+/// The adapter spec the config asks for (a spec file, a built-in, or an adapter plugin), with
+/// the personal adapter its strategy adds (FedDPA), checked against what the strategy needs.
 pub fn resolve_spec(config: &Config, libraries: &PluginLibraries) -> Result<AdapterSpec> {
+    let spec = base_spec(config, libraries)?;
+    let strategy = config.strategy(fedsa_core::UNNAMED_CONFIG)?;
+    if strategy.personal_adapter {
+        return Ok(spec.with_personal_adapter()?);
+    }
+    if strategy.needs_low_rank_modules() && spec.plan_kind()? != PlanKind::FusedLowRank {
+        return Err(Error::run_config(
+            "strategy.name",
+            format!(
+                "`{}` works on the factors of a plain low-rank update s·B·A (adapter.kind = \
+                 lora or rslora); adapter.kind = `{}` runs as {}",
+                strategy.name,
+                config.adapter.kind,
+                spec.plan_description()
+            ),
+        )
+        .into());
+    }
+    Ok(spec)
+}
+
+/// The adapter spec as configured, before the strategy's additions.
+fn base_spec(config: &Config, libraries: &PluginLibraries) -> Result<AdapterSpec> {
     let a = &config.adapter;
     if let Some(path) = &a.spec {
         let text = std::fs::read_to_string(path).map_err(|e| {

@@ -56,7 +56,21 @@ fn restore_client(trainer: &mut dyn ClientTrainer, ckpt: &Checkpoint, client: us
                 .join(format!("client-{client}.safetensors"))
                 .display()
         )
-    })
+    })?;
+    // FedEx-LoRA's corrections to the frozen weights are the server's, identical on every
+    // client: the checkpoint holds them once, in the global state.
+    let deltas = ckpt
+        .params("global.safetensors")?
+        .filter(fedsa_core::is_base_delta);
+    if !deltas.is_empty() {
+        trainer.set_params(&deltas).with_context(|| {
+            format!(
+                "restoring the weight corrections of {}",
+                ckpt.path().display()
+            )
+        })?;
+    }
+    Ok(())
 }
 
 /// One classification client of a run, ready for inference.

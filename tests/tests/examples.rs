@@ -20,6 +20,11 @@ fn every_example_is_valid_and_names_its_method() {
         ("gen-fedit-lora", "fedit", "lora"),
         ("gen-ffa-lora", "ffa", "lora"),
         ("gen-fedsa-lora", "fedsa", "lora"),
+        ("fedex-lora", "fedex", "lora"),
+        ("rolora", "rolora", "lora"),
+        ("fedsvd", "fedsvd", "lora"),
+        ("feddpa", "feddpa", "lora"),
+        ("fedsa-shared-model", "fedsa", "lora"),
     ];
     for (name, strategy, adapter) in expected {
         let path = dir.join(format!("{name}.toml"));

@@ -359,12 +359,12 @@ fn dora_alone_lowers_the_training_loss() {
     )
     .unwrap();
     // The head stays at its random init, so any fall in loss is the adapter's doing.
-    let adapter_only = Strategy {
-        name: "adapter-only".into(),
-        a: RolePolicy::new(true, false),
-        b: RolePolicy::new(true, false),
-        head: RolePolicy::new(false, false),
-    };
+    let adapter_only = Strategy::from_roles(
+        "adapter-only",
+        RolePolicy::new(true, false),
+        RolePolicy::new(true, false),
+        RolePolicy::new(false, false),
+    );
     trainer.configure(&adapter_only).unwrap();
     let before = trainer.evaluate().unwrap().loss;
     let magnitudes = |t: &LocalTrainer| {

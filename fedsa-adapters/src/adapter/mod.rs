@@ -6,6 +6,7 @@
 
 mod builtin;
 mod ctx;
+mod delta;
 mod low_rank;
 mod ops;
 mod plan;
@@ -17,6 +18,7 @@ mod target;
 
 pub use builtin::{BUILTIN_KINDS, builtin_kinds};
 pub use ctx::ForwardCtx;
+pub use delta::BaseDeltas;
 pub use plan::PlanKind;
 pub use set::{AdapterSet, InitialParam};
 pub use shape::DimExpr;

@@ -255,6 +255,34 @@ impl AdapterSpec {
         compile(self).map(|p| p.kind())
     }
 
+    /// This spec with a personal adapter next to the global one on every layer (FedDPA):
+    /// only for a plain low-rank program of two trainable factors, whose sum with a second
+    /// pair is again one low-rank update (the factors stacked, rank `2r`).
+    pub fn with_personal_adapter(mut self) -> Result<AdapterSpec> {
+        self.validate(&format!("adapter `{}`", self.name))?;
+        let plan = compile(&self)?;
+        let trainable = |reg: Reg| {
+            reg.checked_sub(INPUTS.len())
+                .and_then(|i| self.params.get(i))
+                .is_some_and(|p| p.trainable && !p.shared)
+        };
+        match plan.body {
+            Body::LowRank { a, b, .. } if trainable(a) && trainable(b) => {
+                self.personal = true;
+                Ok(self)
+            }
+            _ => Err(Error::run_config(
+                "strategy.name",
+                format!(
+                    "a personal adapter (feddpa) needs a plain low-rank adapter s·B·A with both \
+                     factors trained (lora, rslora); adapter `{}` runs as {}",
+                    self.name,
+                    plan.kind()
+                ),
+            )),
+        }
+    }
+
     /// [`AdapterSpec::plan_kind`] as text for a listing: `fused low-rank`, `op list (8 ops)`,
     /// or `invalid: <why>`.
     pub fn plan_description(&self) -> String {

@@ -3,14 +3,16 @@
 //! forward pass of one adapted layer.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use candle_core::{Device, Tensor};
 
 use fedsa_core::config::AdapterConfig;
-use fedsa_core::{Error, Result, Role};
+use fedsa_core::{BASE_DELTA_SUFFIX, Error, LowRankModule, ParamSet, Result, Role};
 
 use crate::adapter::ctx::ForwardCtx;
-use crate::adapter::plan::{BASE, Plan, PlanKind, Reg, W0, X, compile, param_reg};
+use crate::adapter::delta::BaseDeltas;
+use crate::adapter::plan::{BASE, Body, Plan, PlanKind, Reg, W0, X, compile, param_reg};
 use crate::adapter::program::{OpEnv, run};
 use crate::adapter::shape::Dims;
 use crate::adapter::spec::{AdapterSpec, InitRule, ParamSpec, check_adapter_config, check_program};
@@ -27,12 +29,18 @@ pub struct InitialParam {
 }
 
 struct LayerAdapter {
+    /// The module's full name and its weight's `[out, in]`.
+    module: String,
+    shape: [usize; 2],
     /// Frozen per-layer tensors by register.
     frozen: Vec<(Reg, Tensor)>,
     /// Trainable tensors: register → full (PEFT) name.
     trainable: Vec<(Reg, String)>,
     /// Resolved `len` of each `slice` op (0 for other ops).
     slice_lens: Vec<usize>,
+    /// The personal adapter's factors' full names (FedDPA), stacked onto the fused node's
+    /// `a` and `b` registers in the forward.
+    personal: Option<[String; 2]>,
 }
 
 /// The spec on every targeted linear layer.
@@ -45,6 +53,9 @@ pub struct AdapterSet {
     shared: Vec<(String, Tensor)>,
     /// The register of each `shared` tensor.
     shared_regs: Vec<Reg>,
+    /// Corrections to the frozen weights, shared with every client of the same base.
+    deltas: Arc<BaseDeltas>,
+    device: Device,
 }
 
 impl AdapterSet {
@@ -55,18 +66,27 @@ impl AdapterSet {
         base: &BaseModel,
         seed: u64,
     ) -> Result<(AdapterSet, Vec<InitialParam>)> {
-        Self::build_on(spec, adapter, &base.modules(), base.device(), seed)
+        Self::build_on(
+            spec,
+            adapter,
+            &base.modules(),
+            base.device(),
+            seed,
+            Arc::clone(base.deltas()),
+        )
     }
 
     /// Places `spec` on the `modules` (any model's) that `adapter.target_modules` matches (PEFT
     /// rule: the module's full name equals a target or ends with `.target`); initial values
-    /// depend only on `seed` and each tensor's name.
+    /// depend only on `seed` and each tensor's name. `deltas` is the base model's store of
+    /// frozen-weight corrections.
     pub fn build_on(
         spec: &AdapterSpec,
         adapter: &AdapterConfig,
         modules: &[ModuleInfo],
         device: &Device,
         seed: u64,
+        deltas: Arc<BaseDeltas>,
     ) -> Result<(AdapterSet, Vec<InitialParam>)> {
         check_adapter_config(adapter)?;
         let source = format!("adapter `{}`", spec.name);
@@ -123,6 +143,8 @@ impl AdapterSet {
             check_program(spec, &dims, &format!("{source} on {}", m.name))?;
             let w0 = &m.weight;
             let mut la = LayerAdapter {
+                module: m.name.clone(),
+                shape: [m.out, m.inp],
                 frozen: Vec::new(),
                 trainable: Vec::new(),
                 slice_lens: spec
@@ -130,6 +152,7 @@ impl AdapterSet {
                     .iter()
                     .map(|op| op.len.as_ref().and_then(|l| dims.resolve(l)).unwrap_or(0))
                     .collect(),
+                personal: None,
             };
             for (i, p) in spec.params.iter().enumerate().filter(|(_, p)| !p.shared) {
                 let full = format!("{}.{}", m.name, p.peft_name);
@@ -146,6 +169,17 @@ impl AdapterSet {
                     _ => la.frozen.push((param_reg(i), value)),
                 }
             }
+            if spec.personal {
+                la.personal = Some(personal_factors(
+                    spec,
+                    &plan,
+                    m,
+                    &dims,
+                    seed,
+                    device,
+                    &mut initial,
+                )?);
+            }
             layers.insert((m.layer, m.module), la);
         }
         let set = AdapterSet {
@@ -156,6 +190,8 @@ impl AdapterSet {
             layers,
             shared,
             shared_regs,
+            deltas,
+            device: device.clone(),
         };
         Ok((set, initial))
     }
@@ -190,6 +226,69 @@ impl AdapterSet {
         self.layers.keys().copied()
     }
 
+    /// The adapted modules whose update is the plain product `s·B·A` of two trainable
+    /// factors; empty when the program is anything else (VeRA, DoRA, an op list).
+    pub fn low_rank_modules(&self) -> Vec<LowRankModule> {
+        let Body::LowRank { a, b, scaled, .. } = self.plan.body else {
+            return Vec::new();
+        };
+        let scale = if scaled { self.scale } else { 1.0 };
+        let mut out = Vec::with_capacity(self.layers.len());
+        for la in self.layers.values() {
+            let name = |reg: Reg| {
+                la.trainable
+                    .iter()
+                    .find(|(r, _)| *r == reg)
+                    .map(|(_, n)| n.clone())
+            };
+            let (Some(a), Some(b)) = (name(a), name(b)) else {
+                return Vec::new();
+            };
+            out.push(LowRankModule {
+                name: la.module.clone(),
+                a,
+                b,
+                scale,
+            });
+        }
+        out
+    }
+
+    /// The corrections to the frozen weights this set adds (shared with every client of the
+    /// same base model).
+    pub fn deltas(&self) -> &BaseDeltas {
+        &self.deltas
+    }
+
+    /// Stores the corrections among `params` (names ending in `base_delta.weight`), checking
+    /// that each names an adapted module and has its weight's shape; returns the rest.
+    pub fn take_deltas(&self, params: &ParamSet) -> Result<ParamSet> {
+        let mut rest = ParamSet::new();
+        for (name, data) in params.iter() {
+            let Some(module) = name.strip_suffix(&format!(".{BASE_DELTA_SUFFIX}")) else {
+                rest.insert_tensor(name.clone(), data.clone());
+                continue;
+            };
+            let la = self
+                .layers
+                .values()
+                .find(|la| la.module == module)
+                .ok_or_else(|| Error::param(name.clone(), "no adapted module of that name"))?;
+            if data.shape() != la.shape {
+                return Err(Error::param(
+                    name.clone(),
+                    format!(
+                        "shape {:?} where the weight's {:?} was expected",
+                        data.shape(),
+                        la.shape
+                    ),
+                ));
+            }
+            self.deltas.set(name, module, data, &self.device)?;
+        }
+        Ok(rest)
+    }
+
     /// The frozen tensors shared by all layers (VeRA's projections), by parameter name.
     pub fn shared_tensors(&self) -> &[(String, Tensor)] {
         &self.shared
@@ -213,8 +312,24 @@ impl AdapterSet {
         };
         let mut regs: Vec<Option<Tensor>> = vec![None; self.plan.registers];
         regs[X] = Some(x.clone());
-        regs[BASE] = Some(base);
-        regs[W0] = Some(w0.clone());
+        match self.deltas.get(&la.module) {
+            // The frozen layer is `W0 + Δ`: its output gains `x·Δᵀ`, and the fused node's
+            // input gradient (`dy·W0`) must see `W0 + Δ` too. The fused node detaches `base`,
+            // so the correction's product is detached there; an op list keeps it in the graph.
+            Some(delta) => {
+                let fused = matches!(self.plan.body, Body::LowRank { .. });
+                let xin = if fused { x.detach() } else { x.clone() };
+                let corrected = crate::layers::linear(&xin, &delta, None)
+                    .and_then(|c| base.add(&c))
+                    .ctx("adding the weight correction")?;
+                regs[BASE] = Some(corrected);
+                regs[W0] = Some(w0.add(&delta).ctx("correcting the frozen weight")?);
+            }
+            None => {
+                regs[BASE] = Some(base);
+                regs[W0] = Some(w0.clone());
+            }
+        }
         for (&reg, (_, t)) in self.shared_regs.iter().zip(&self.shared) {
             regs[reg] = Some(t.clone());
         }
@@ -223,6 +338,16 @@ impl AdapterSet {
         }
         for (reg, full) in &la.trainable {
             regs[*reg] = Some(param(full)?);
+        }
+        if let (Some([la_a, la_b]), Body::LowRank { a, b, .. }) = (&la.personal, &self.plan.body) {
+            // Σ of two low-rank updates is one of rank 2r: A stacked by rows, B by columns.
+            let (ga, gb) = (regs[*a].take(), regs[*b].take());
+            let (ga, gb) = (
+                ga.ok_or_else(|| Error::param(la_a.clone(), "global factor missing"))?,
+                gb.ok_or_else(|| Error::param(la_b.clone(), "global factor missing"))?,
+            );
+            regs[*a] = Some(Tensor::cat(&[&ga, &param(la_a)?], 0).ctx("stacking A")?);
+            regs[*b] = Some(Tensor::cat(&[&gb, &param(la_b)?], 1).ctx("stacking B")?);
         }
         let mut env = OpEnv {
             scale: self.scale,
@@ -252,6 +377,49 @@ fn module_hint(modules: &[ModuleInfo]) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The personal adapter's two factors on module `m` (FedDPA): the global factors' shapes and
+/// init rules under names of their own (`lora_A.local.weight`), so their seeded values differ
+/// from the global ones. Returns their full names, A first.
+fn personal_factors(
+    spec: &AdapterSpec,
+    plan: &Plan,
+    m: &ModuleInfo,
+    dims: &Dims,
+    seed: u64,
+    device: &Device,
+    initial: &mut Vec<InitialParam>,
+) -> Result<[String; 2]> {
+    let Body::LowRank { a, b, .. } = plan.body else {
+        return Err(Error::param(
+            m.name.clone(),
+            "a personal adapter needs a low-rank plan",
+        ));
+    };
+    let mut names = Vec::with_capacity(2);
+    for (reg, role) in [(a, Role::LocalA), (b, Role::LocalB)] {
+        let p = &spec.params[reg - crate::adapter::ops::INPUTS.len()];
+        let local = personal_name(&p.peft_name);
+        let full = format!("{}.{local}", m.name);
+        let value = init_param(p, &full, dims, seed, Some(&m.weight), device)?;
+        initial.push(InitialParam {
+            name: full.clone(),
+            role,
+            value,
+        });
+        names.push(full);
+    }
+    Ok([names.remove(0), names.remove(0)])
+}
+
+/// `lora_A.weight` → `lora_A.local.weight`: PEFT's `<factor>.<adapter>.weight` with the
+/// adapter named `local`.
+pub fn personal_name(peft_name: &str) -> String {
+    match peft_name.strip_suffix(".weight") {
+        Some(stem) => format!("{stem}.local.weight"),
+        None => format!("{peft_name}.local"),
+    }
 }
 
 /// The initial value of parameter `p` named `name` at `dims`.

@@ -92,6 +92,11 @@ pub struct AdapterSpec {
     /// The register holding the layer's output, `[..., out]`.
     #[serde(default = "default_output")]
     pub output: String,
+    /// FedDPA: every adapted layer also carries a personal copy of the two factors (roles
+    /// `local_a`, `local_b`), added to the global one. Set by the strategy, never by a spec
+    /// file ([`AdapterSpec::with_personal_adapter`]).
+    #[serde(skip)]
+    pub personal: bool,
 }
 
 fn default_scale() -> String {

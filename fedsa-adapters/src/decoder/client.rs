@@ -40,8 +40,14 @@ impl DecoderClient {
         adapter: &AdapterConfig,
         seed: u64,
     ) -> Result<DecoderClient> {
-        let (adapters, initial) =
-            AdapterSet::build_on(spec, adapter, &base.modules(), base.device(), seed)?;
+        let (adapters, initial) = AdapterSet::build_on(
+            spec,
+            adapter,
+            &base.modules(),
+            base.device(),
+            seed,
+            Arc::clone(base.deltas()),
+        )?;
         let params = ParamStore::new(
             initial
                 .into_iter()

@@ -11,7 +11,7 @@ use candle_core::{Device, Tensor};
 
 use fedsa_core::Result;
 
-use crate::adapter::{Module, ModuleInfo};
+use crate::adapter::{BaseDeltas, Module, ModuleInfo};
 use crate::decoder::config::LlamaConfig;
 use crate::decoder::names::{
     EMBED, FINAL_NORM, INPUT_NORM, LM_HEAD, POST_NORM, PREFIX, layer_name, module_dims,
@@ -39,6 +39,8 @@ pub struct DecoderModel {
     /// `[vocab, hidden]`: the embedding table itself when tied.
     pub(crate) lm_head: FrozenLinear,
     pub(crate) rotary: RotaryTables,
+    /// Server-made corrections to the adapted weights (FedEx-LoRA), shared by every client.
+    pub(crate) deltas: Arc<BaseDeltas>,
 }
 
 impl DecoderModel {
@@ -98,6 +100,7 @@ impl DecoderModel {
             w.get(LM_HEAD, &[config.vocab_size, h])?
         };
         Ok(DecoderModel {
+            deltas: Arc::default(),
             rotary: RotaryTables::new(
                 config.head_dim(),
                 config.rope_theta,
@@ -116,6 +119,11 @@ impl DecoderModel {
 
     pub fn config(&self) -> &LlamaConfig {
         &self.config
+    }
+
+    /// The corrections to the adapted weights every client of this model shares.
+    pub fn deltas(&self) -> &Arc<BaseDeltas> {
+        &self.deltas
     }
 
     pub fn device(&self) -> &Device {

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use fedsa_core::config::{AdapterConfig, TrainingConfig};
 use fedsa_core::{
-    ClientTrainer, EncodedSequence, EvalMetrics, ParamSet, Result, Role, SequenceBatch, Strategy,
-    TrainStats,
+    ClientTrainer, EncodedSequence, EvalMetrics, LowRankModule, ParamSet, Result, Role,
+    SequenceBatch, Strategy, TrainStats,
 };
 
 use crate::adapter::{AdapterSpec, ForwardCtx};
@@ -153,6 +153,15 @@ impl ClientTrainer for GenerationTrainer {
         Ok(())
     }
 
+    fn set_trained_roles(&mut self, roles: &[Role]) -> Result<()> {
+        self.model.params_mut().set_trained(roles.iter().copied());
+        Ok(())
+    }
+
+    fn low_rank_modules(&self) -> Vec<LowRankModule> {
+        self.model.adapters().low_rank_modules()
+    }
+
     fn roles(&self) -> BTreeMap<String, Role> {
         self.model.params().roles()
     }
@@ -166,7 +175,8 @@ impl ClientTrainer for GenerationTrainer {
     }
 
     fn set_params(&mut self, params: &ParamSet) -> Result<()> {
-        self.model.params().import(params)
+        let params = self.model.adapters().take_deltas(params)?;
+        self.model.params().import(&params)
     }
 
     fn train(&mut self, _round: usize) -> Result<TrainStats> {

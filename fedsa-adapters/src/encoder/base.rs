@@ -10,7 +10,7 @@ use candle_core::{Device, Tensor};
 
 use fedsa_core::{Batch, Error, Result};
 
-use crate::adapter::{AdaptFn, AdaptedFn, Module, ModuleInfo};
+use crate::adapter::{AdaptFn, AdaptedFn, BaseDeltas, Module, ModuleInfo};
 use crate::backend::Context;
 use crate::encoder::config::{Activation, EncoderConfig, Family};
 use crate::encoder::head::pretrained_head_names;
@@ -49,6 +49,8 @@ pub struct BaseModel {
     embedding_norm: FrozenLayerNorm,
     layers: Vec<EncoderLayer>,
     pretrained_head: BTreeMap<String, Tensor>,
+    /// Server-made corrections to the adapted weights (FedEx-LoRA), shared by every client.
+    deltas: Arc<BaseDeltas>,
 }
 
 /// Which positions a block computes its output for.
@@ -137,6 +139,7 @@ impl BaseModel {
             }
         }
         Ok(BaseModel {
+            deltas: Arc::default(),
             word_embeddings: w.get("embeddings.word_embeddings.weight", &[config.vocab_size, h])?,
             position_embeddings: w.get(
                 "embeddings.position_embeddings.weight",
@@ -163,6 +166,11 @@ impl BaseModel {
 
     pub fn family(&self) -> Family {
         self.family
+    }
+
+    /// The corrections to the adapted weights every client of this model shares.
+    pub fn deltas(&self) -> &Arc<BaseDeltas> {
+        &self.deltas
     }
 
     pub fn device(&self) -> &Device {

@@ -9,8 +9,8 @@ use candle_core::Tensor;
 
 use fedsa_core::config::{AdapterConfig, TrainingConfig};
 use fedsa_core::{
-    Batch, ClientTrainer, EncodedExample, Error, EvalMetrics, ParamSet, Result, Role, Strategy,
-    TrainStats,
+    Batch, ClientTrainer, EncodedExample, Error, EvalMetrics, LowRankModule, ParamSet, Result,
+    Role, Strategy, TrainStats,
 };
 
 use crate::adapter::{AdapterSpec, ForwardCtx};
@@ -146,6 +146,15 @@ impl ClientTrainer for LocalTrainer {
         Ok(())
     }
 
+    fn set_trained_roles(&mut self, roles: &[Role]) -> Result<()> {
+        self.model.params_mut().set_trained(roles.iter().copied());
+        Ok(())
+    }
+
+    fn low_rank_modules(&self) -> Vec<LowRankModule> {
+        self.model.adapters().low_rank_modules()
+    }
+
     fn roles(&self) -> BTreeMap<String, Role> {
         self.model.params().roles()
     }
@@ -159,7 +168,8 @@ impl ClientTrainer for LocalTrainer {
     }
 
     fn set_params(&mut self, params: &ParamSet) -> Result<()> {
-        self.model.params().import(params)
+        let params = self.model.adapters().take_deltas(params)?;
+        self.model.params().import(&params)
     }
 
     fn train(&mut self, _round: usize) -> Result<TrainStats> {

@@ -93,8 +93,9 @@ impl Federation {
         if let Some(name) = params.first_non_finite() {
             return Err(format!("non-finite value in shared tensor `{name}`"));
         }
+        let up: std::collections::BTreeSet<&str> = up_names.iter().map(String::as_str).collect();
         self.global
-            .filter(|n| up_names.iter().any(|u| u == n))
+            .filter(|n| up.contains(n))
             .check_same_layout(&params)
             .map_err(|e| e.to_string())?;
         Ok((stats, params))

@@ -36,7 +36,8 @@ impl Federation {
                 ),
             });
         }
-        let previous = self.global.filter(|n| up_names.iter().any(|u| u == n));
+        let up: std::collections::BTreeSet<&str> = up_names.iter().map(String::as_str).collect();
+        let previous = self.global.filter(|n| up.contains(n));
         let Some(next) = self.combine(round, &previous, updates, failures)? else {
             return Ok((
                 false,

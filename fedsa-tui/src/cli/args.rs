@@ -12,11 +12,23 @@ pub const QUICKSTART: &str = "examples/quickstart.toml";
 #[command(
     name = "fedsa",
     version,
-    about = "Federated fine-tuning with selective aggregation of low-rank adapters (FedSA-LoRA)"
+    about = "Federated fine-tuning with selective aggregation of low-rank adapters (FedSA-LoRA)",
+    after_help = strategies_help()
 )]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+/// The built-in strategies, one line each, for `fedsa --help` (from the same table the config
+/// and the TUI read).
+pub fn strategies_help() -> String {
+    let mut text = String::from("Strategies ([strategy] name = ...):\n");
+    for b in &fedsa_core::BUILTINS {
+        text.push_str(&format!("  {:<8} {}\n", b.name, b.summary));
+    }
+    text.push_str("  custom   per-role train/share from [strategy.roles]");
+    text
 }
 
 #[derive(Debug, Subcommand)]
