@@ -33,7 +33,8 @@ pub use event::{Event, EventSink, NoEvents};
 pub use federation::{Federation, FederationSettings, ServerState};
 pub use gguf_vocab::GgufVocab;
 pub use metrics::{
-    ClientRoundRecord, PrivacySpent, RoundRecord, RunSummary, mean, weighted_mean_of,
+    ClientRoundRecord, MeanFigure, MeanFigures, PrivacySpent, RoundRecord, RunSummary, mean,
+    weighted_mean_of,
 };
 pub use module_rule::{
     BASE_DELTA_SUFFIX, LowRankModule, ModuleRule, ModuleUpdate, base_delta_name, example_weights,

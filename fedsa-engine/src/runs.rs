@@ -1,6 +1,7 @@
 //! Run folders read back for comparison: the one model both `fedsa compare` and the TUI's
 //! Compare screen use — each run's rounds, client records and summary — with the figures
-//! derived from it (final and best mean accuracy and F1, bytes, wall time).
+//! derived from it (final and best mean accuracy and F1, unweighted and example-weighted,
+//! bytes, wall time).
 //!
 //! A run without `summary.json` (still running, or stopped) is compared on what its metrics
 //! hold, and marked incomplete; runs with different client counts are fine.
@@ -9,7 +10,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use fedsa_core::{ClientRoundRecord, RoundRecord, RunSummary, TaskKind};
+use fedsa_core::{ClientRoundRecord, MeanFigures, RoundRecord, RunSummary, TaskKind};
 use serde::{Deserialize, Serialize};
 
 use crate::run_dir::{MetricLine, RunDir, parse_metric_lines, read_summary, run_name};
@@ -147,6 +148,16 @@ impl RunHistory {
             .reduce(f64::max)
     }
 
+    /// The client means, unweighted and example-weighted, at the last and the best round:
+    /// the summary's, else (no summary yet, or one written before it had them) computed from
+    /// the rounds the same way.
+    pub fn means(&self) -> MeanFigures {
+        self.summary
+            .as_ref()
+            .and_then(|s| s.means)
+            .unwrap_or_else(|| MeanFigures::from_rounds(&self.rounds))
+    }
+
     /// Mean test loss of the last evaluated round.
     pub fn final_loss(&self) -> Option<f64> {
         self.rounds.iter().rev().find_map(|r| r.mean_loss)
@@ -221,6 +232,7 @@ impl RunHistory {
             final_f1: self.final_f1(),
             best_accuracy: self.best_accuracy(),
             best_f1: self.best_f1(),
+            means: self.means(),
             bytes_up: self.bytes_up(),
             bytes_down: self.bytes_down(),
             seconds: self.seconds(),
@@ -274,6 +286,10 @@ pub struct RunFigures {
     pub final_f1: Option<f64>,
     pub best_accuracy: Option<f64>,
     pub best_f1: Option<f64>,
+    /// Accuracy and macro-F1 client means, unweighted and example-weighted, at the last and
+    /// the best round (which round, too). The paper's headline is `accuracy.best`.
+    #[serde(default)]
+    pub means: MeanFigures,
     pub bytes_up: u64,
     pub bytes_down: u64,
     /// Wall time of the run (from the summary; the sum of round times when incomplete).
@@ -319,4 +335,101 @@ pub fn find_runs(dir: &Path) -> Vec<PathBuf> {
         .collect();
     found.sort();
     found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fedsa_core::MeanFigure;
+
+    /// A round line as an older version wrote it: no weighted means.
+    fn old_line(round: usize, accuracy: Option<f64>, f1: Option<f64>) -> String {
+        serde_json::json!({
+            "kind": "round", "round": round, "sampled": [0, 1], "succeeded": [0, 1],
+            "failed": [], "aggregated": true, "note": null, "mean_accuracy": accuracy,
+            "mean_f1": f1, "mean_loss": null, "mean_train_loss": 0.5, "bytes_down": 8,
+            "bytes_up": 4, "seconds": 1.0
+        })
+        .to_string()
+    }
+
+    fn old_history() -> RunHistory {
+        let text = [
+            old_line(1, Some(0.5), Some(0.25)),
+            old_line(2, None, None),
+            old_line(3, Some(0.75), Some(0.5)),
+            old_line(4, Some(0.625), Some(0.5)),
+        ]
+        .join("\n");
+        let lines = parse_metric_lines(&text, "metrics.jsonl").unwrap();
+        RunHistory::from_lines(Path::new("runs/old"), lines)
+    }
+
+    fn summary(means: Option<MeanFigures>) -> RunSummary {
+        RunSummary {
+            rounds: 4,
+            strategy: "fedsa".into(),
+            clients: vec![],
+            mean_accuracy: Some(0.625),
+            mean_f1: Some(0.5),
+            best_mean_accuracy: Some(0.75),
+            means,
+            total_bytes_down: 32,
+            total_bytes_up: 16,
+            failures: 0,
+            seconds: 4.0,
+            failed: None,
+        }
+    }
+
+    #[test]
+    fn old_runs_get_their_means_from_the_rounds_and_no_weighted_figures() {
+        let mut history = old_history();
+        let expected = MeanFigures {
+            last_round: Some(4),
+            accuracy: MeanFigure {
+                last: Some(0.625),
+                best: Some(0.75),
+                best_round: Some(3),
+            },
+            macro_f1: MeanFigure {
+                last: Some(0.5),
+                best: Some(0.5),
+                best_round: Some(3),
+            },
+            weighted_accuracy: MeanFigure::default(),
+            weighted_f1: MeanFigure::default(),
+        };
+        // No summary yet.
+        assert_eq!(history.figures().means, expected);
+        // A summary from before the means existed.
+        history.summary = Some(summary(None));
+        let figures = history.figures();
+        assert_eq!(figures.means, expected);
+        assert_eq!(figures.means.accuracy.last, figures.final_accuracy);
+        assert_eq!(figures.means.accuracy.best, figures.best_accuracy);
+        assert_eq!(figures.means.macro_f1.best, figures.best_f1);
+        let json = serde_json::to_value(&figures).unwrap();
+        assert!(
+            json["means"]["weighted_accuracy"]["best"].is_null(),
+            "{json}"
+        );
+        assert_eq!(json["means"]["accuracy"]["best_round"], 3);
+    }
+
+    #[test]
+    fn a_summarys_own_means_are_the_runs() {
+        let mut history = old_history();
+        let own = MeanFigures {
+            last_round: Some(4),
+            weighted_accuracy: MeanFigure {
+                last: Some(0.6),
+                best: Some(0.7),
+                best_round: Some(1),
+            },
+            ..MeanFigures::default()
+        };
+        history.summary = Some(summary(Some(own)));
+        assert_eq!(history.figures().means, own);
+    }
 }

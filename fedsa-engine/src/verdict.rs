@@ -160,6 +160,7 @@ mod tests {
             mean_accuracy: Some(0.7),
             mean_f1: Some(0.6),
             best_mean_accuracy: Some(0.7),
+            means: None,
             total_bytes_down: 0,
             total_bytes_up: 0,
             failures: 0,

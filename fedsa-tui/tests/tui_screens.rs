@@ -172,6 +172,8 @@ fn compared() -> App {
                 if let Some(e) = &mut r.eval {
                     e.accuracy += lift;
                     e.loss -= lift;
+                    // Unequal test splits: the example-weighted mean differs from the plain.
+                    e.num_examples = 100 + 50 * r.client;
                 }
             }
             rounds.push(round_record(round, &records));

@@ -1,6 +1,8 @@
 //! `fedsa analyze` and `fedsa compare` through the real binary on tiny FedIT and local runs:
 //! the JSON covers every adapted module of both layers with A and B figures in range, the PNGs
-//! are written, compare's figures are the runs' own, and bad input fails with a named error.
+//! are written, compare's figures (the client means too, unweighted and example-weighted) are
+//! the runs' own, even for a run written before the weighted means, and bad input fails with
+//! a named error.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -198,6 +200,10 @@ fn analyze_and_compare_fedit_and_local_runs() {
         table.contains("fedit") && table.contains("client 2"),
         "{table}"
     );
+    assert!(
+        table.contains("client means %") && table.contains("macro-F1"),
+        "{table}"
+    );
 
     check_errors(&world, &fedit, &local);
 }
@@ -213,6 +219,12 @@ fn check_figures(fig: &Value, dir: &Path) {
     assert_eq!(fig["bytes_down"], summary["total_bytes_down"]);
     assert_eq!(fig["seconds"], summary["seconds"]);
     assert_eq!(fig["complete"], true);
+    // The client means are the summary's, and what the rounds say.
+    let means = &fig["means"];
+    assert_eq!(*means, summary["means"]);
+    assert_eq!(means["accuracy"]["last"], summary["mean_accuracy"]);
+    assert_eq!(means["accuracy"]["best"], summary["best_mean_accuracy"]);
+    assert_eq!(means["macro_f1"]["best"], fig["best_f1"]);
     let clients = fig["clients"].as_array().unwrap();
     assert_eq!(clients.len(), 3);
     for (k, c) in clients.iter().enumerate() {
@@ -237,6 +249,28 @@ fn check_figures(fig: &Value, dir: &Path) {
         .filter_map(|r| r["mean_f1"].as_f64())
         .fold(f64::NEG_INFINITY, f64::max);
     assert_eq!(fig["best_f1"].as_f64().unwrap(), best_f1);
+    let last = rounds
+        .iter()
+        .rev()
+        .find(|r| !r["mean_accuracy"].is_null())
+        .unwrap();
+    assert_eq!(means["last_round"], last["round"]);
+    assert_eq!(
+        means["weighted_accuracy"]["last"],
+        last["weighted_accuracy"]
+    );
+    assert_eq!(means["weighted_f1"]["last"], last["weighted_f1"]);
+    let best_weighted = rounds
+        .iter()
+        .filter_map(|r| r["weighted_accuracy"].as_f64())
+        .fold(f64::NEG_INFINITY, f64::max);
+    assert_eq!(
+        means["weighted_accuracy"]["best"].as_f64(),
+        Some(best_weighted)
+    );
+    let best_round = &means["weighted_accuracy"]["best_round"];
+    let at_best = rounds.iter().find(|r| r["round"] == *best_round).unwrap();
+    assert_eq!(at_best["weighted_accuracy"].as_f64(), Some(best_weighted));
 }
 
 /// Bad input fails with an error that names the problem and the path; nothing panics.
@@ -321,6 +355,46 @@ fn check_errors(world: &TinyWorld, fedit: &Path, local: &Path) {
         curve.last().unwrap()["mean_accuracy"]
     );
     assert!(fig["clients"][2]["accuracy"].as_f64().is_some());
+    // Its client means come from the rounds, and are the finished run's.
+    let finished: Value =
+        serde_json::from_str(&std::fs::read_to_string(fedit.join("summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(fig["means"], finished["means"]);
+    // A run from before the weighted means: its summary and rounds lack them; compare shows
+    // the plain means from its rounds and no weighted ones.
+    let copy = world.dir.path().join("older");
+    copy_run(fedit, &copy);
+    let mut summary = finished.clone();
+    summary.as_object_mut().unwrap().remove("means");
+    std::fs::write(copy.join("summary.json"), summary.to_string()).unwrap();
+    let metrics: Vec<String> = std::fs::read_to_string(copy.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: Value = serde_json::from_str(l).unwrap();
+            let line = v.as_object_mut().unwrap();
+            line.remove("weighted_accuracy");
+            line.remove("weighted_f1");
+            v.to_string()
+        })
+        .collect();
+    std::fs::write(copy.join("metrics.jsonl"), metrics.join("\n") + "\n").unwrap();
+    let figures: Value = serde_json::from_str(&ok(&fedsa(&[
+        "compare".as_ref(),
+        copy.as_os_str(),
+        "--json".as_ref(),
+        "--png".as_ref(),
+        png,
+    ])))
+    .unwrap();
+    let means = &figures[0]["means"];
+    assert_eq!(means["accuracy"], finished["means"]["accuracy"]);
+    assert_eq!(means["macro_f1"], finished["means"]["macro_f1"]);
+    for figure in ["weighted_accuracy", "weighted_f1"] {
+        for field in ["last", "best", "best_round"] {
+            assert!(means[figure][field].is_null(), "{means}");
+        }
+    }
     // Runs with different client counts compare side by side.
     let config = world.config(
         "two-clients",

@@ -324,6 +324,7 @@ impl Federation {
                 .iter()
                 .filter_map(|r| r.mean_accuracy)
                 .reduce(f64::max),
+            means: Some(crate::metrics::MeanFigures::from_rounds(&self.history)),
             total_bytes_down: self.history.iter().map(|r| r.bytes_down).sum(),
             total_bytes_up: self.history.iter().map(|r| r.bytes_up).sum(),
             failures: self.history.iter().map(|r| r.failed.len()).sum(),

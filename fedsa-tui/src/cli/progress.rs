@@ -9,6 +9,8 @@ use fedsa_core::{EvalMetrics, Event, RunSummary, TaskKind};
 use fedsa_engine::units::{human_bytes, percent_or_dash};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::tables::{MEANS_NOTE, means_header, means_rows};
+
 /// Prints a run's progress from its events.
 pub struct Progress {
     bar: Option<ProgressBar>,
@@ -125,7 +127,8 @@ fn pct(v: Option<f64>) -> String {
 }
 
 /// The summary table: per-client accuracy and F1 (for generation: exact match and the share
-/// of response tokens predicted right), their plain mean, bytes per round.
+/// of response tokens predicted right), their plain mean, bytes per round; then the client
+/// means, unweighted and example-weighted, at the last and the best round.
 pub fn summary_table(summary: &RunSummary, task: TaskKind) -> String {
     // Writing to a String cannot fail, so the fmt results are ignored.
     let mut out = String::new();
@@ -182,5 +185,15 @@ pub fn summary_table(summary: &RunSummary, task: TaskKind) -> String {
         summary.strategy,
         summary.seconds
     );
+    if let Some(means) = &summary.means {
+        let _ = writeln!(out, "\nclient means % (paper: best unweighted)");
+        for line in means_header()
+            .iter()
+            .chain(&means_rows(means, task.accuracy_name()))
+        {
+            let _ = writeln!(out, "{line}");
+        }
+        let _ = writeln!(out, "{MEANS_NOTE}");
+    }
     out
 }

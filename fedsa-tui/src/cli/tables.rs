@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use fedsa_core::TaskKind;
+use fedsa_core::{MeanFigure, MeanFigures, TaskKind};
 use fedsa_engine::analysis::Measures;
 use fedsa_engine::analyze::{AnalysisReport, measured_text};
 use fedsa_engine::runs::RunFigures;
@@ -68,7 +68,49 @@ fn pct(v: Option<f64>) -> String {
     percent_or_dash(v, 1)
 }
 
-/// The comparison as plain-text tables: the headline figures, then each client's final ones.
+/// The two header lines of the client-means rows ([`means_rows`]).
+pub fn means_header() -> [String; 2] {
+    [
+        format!("{:<11}  {:^21}   {:^21}", "", "unweighted", "weighted")
+            .trim_end()
+            .to_string(),
+        format!(
+            "{:<11}  {:>6}  {:>6}  {:>5}   {:>6}  {:>6}  {:>5}",
+            "measure", "last", "best", "round", "last", "best", "round"
+        ),
+    ]
+}
+
+/// What the client-means columns mean, under them.
+pub const MEANS_NOTE: &str = "last: the last evaluated round; best: the best round (earliest on \
+     ties).\nunweighted: each client counts once; weighted: by its test examples.";
+
+/// The client means as rows of a table, in percent with two decimals: accuracy (`accuracy`
+/// names it: exact match for generation), then macro-F1 but for generation, where it repeats
+/// exact match. Each row: the unweighted mean last, best and the best's round, the same for
+/// the example-weighted mean; `-` for a figure the run has not recorded.
+pub fn means_rows(means: &MeanFigures, accuracy: &str) -> Vec<String> {
+    let mut rows = vec![(accuracy, means.accuracy, means.weighted_accuracy)];
+    if accuracy != TaskKind::Generation.accuracy_name() {
+        rows.push(("macro-F1", means.macro_f1, means.weighted_f1));
+    }
+    let cells = |f: MeanFigure| {
+        format!(
+            "{:>6}  {:>6}  {:>5}",
+            percent_or_dash(f.last, 2),
+            percent_or_dash(f.best, 2),
+            f.best_round.map_or_else(|| "-".into(), |r| r.to_string())
+        )
+    };
+    rows.into_iter()
+        .map(|(measure, plain, weighted)| {
+            format!("{measure:<11}  {}   {}", cells(plain), cells(weighted))
+        })
+        .collect()
+}
+
+/// The comparison as plain-text tables: the headline figures, then each run's client means,
+/// then each client's final figures.
 pub fn comparison_table(runs: &[RunFigures]) -> String {
     let mut out = String::new();
     let w = runs.iter().map(|r| r.name.len()).max().unwrap_or(3).max(3);
@@ -115,6 +157,20 @@ pub fn comparison_table(runs: &[RunFigures]) -> String {
             out,
             "(generation runs: accuracy is the exact match of the final answer; F1 repeats it)"
         );
+    }
+    if !runs.is_empty() {
+        let _ = writeln!(out, "\nclient means % (paper: best unweighted)");
+        for (i, line) in means_header().iter().enumerate() {
+            let first = if i == 1 { "run" } else { "" };
+            let _ = writeln!(out, "{}", format!("{first:<w$}  {line}").trim_end());
+        }
+        for r in runs {
+            for (i, line) in means_rows(&r.means, &r.accuracy_measure).iter().enumerate() {
+                let name = if i == 0 { r.name.as_str() } else { "" };
+                let _ = writeln!(out, "{name:<w$}  {line}");
+            }
+        }
+        let _ = writeln!(out, "{MEANS_NOTE}");
     }
     let most = runs.iter().map(|r| r.clients.len()).max().unwrap_or(0);
     if most > 0 {

@@ -29,8 +29,8 @@ const FRAME: Duration = Duration::from_millis(100);
 pub enum Msg {
     Key(KeyEvent),
     Resize,
-    /// An event from the running federation.
-    Fed(Event),
+    /// An event from the running federation (boxed: a finished run's summary is large).
+    Fed(Box<Event>),
     /// The clock: advances the elapsed time and notices a finished training thread.
     Tick,
     /// The run's event stream closed (its thread is ending).
@@ -158,7 +158,7 @@ impl Runtime {
             .name("fedsa-tui-events".into())
             .spawn(move || {
                 for event in events_rx {
-                    if forward.send(Msg::Fed(event)).is_err() {
+                    if forward.send(Msg::Fed(Box::new(event))).is_err() {
                         return;
                     }
                 }

@@ -151,6 +151,14 @@ pub fn round_record(round: usize, clients: &[ClientRoundRecord]) -> RoundRecord 
     let mean = |f: &dyn Fn(&ClientRoundRecord) -> Option<f64>| {
         fedsa_core::mean(clients.iter().filter_map(f))
     };
+    let weighted = |f: &dyn Fn(&EvalMetrics) -> f64| {
+        fedsa_core::weighted_mean_of(
+            clients
+                .iter()
+                .filter_map(|c| c.eval.as_ref())
+                .map(|e| (f(e), e.num_examples as f64)),
+        )
+    };
     RoundRecord {
         round,
         sampled: clients
@@ -174,8 +182,8 @@ pub fn round_record(round: usize, clients: &[ClientRoundRecord]) -> RoundRecord 
         mean_f1: mean(&|c| c.eval.as_ref().map(|e| e.macro_f1)),
         mean_loss: mean(&|c| c.eval.as_ref().map(|e| e.loss)),
         mean_train_loss: mean(&|c| c.train.as_ref().map(|t| t.loss)),
-        weighted_accuracy: None,
-        weighted_f1: None,
+        weighted_accuracy: weighted(&|e| e.accuracy),
+        weighted_f1: weighted(&|e| e.macro_f1),
         privacy: None,
         bytes_down: clients.iter().map(|c| c.bytes_down).sum(),
         bytes_up: clients.iter().map(|c| c.bytes_up).sum(),

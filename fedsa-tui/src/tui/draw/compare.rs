@@ -1,5 +1,6 @@
 //! The Compare screen: several run folders side by side (e.g. FedSA vs FedIT vs FFA-LoRA), a
-//! table of their final figures and their mean accuracy and loss curves overlaid.
+//! table of their final figures (on a wide terminal also the best example-weighted mean
+//! accuracy) and their mean accuracy and loss curves overlaid.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -104,6 +105,9 @@ fn render_table(app: &App, wide: bool, area: Rect, buf: &mut Buffer) {
         Constraint::Length(7),
     ];
     if wide {
+        // The example-weighted mean's best round beside the plain one (the paper's headline).
+        header.insert(5, "Wtd best");
+        widths.insert(5, Constraint::Length(8));
         header.extend(["Up", "Folder"]);
         widths.extend([Constraint::Length(10), Constraint::Fill(2)]);
     }
@@ -117,6 +121,7 @@ fn render_table(app: &App, wide: bool, area: Rect, buf: &mut Buffer) {
             Cell::from(loss(run.final_loss())),
         ];
         if wide {
+            cells.insert(5, Cell::from(pct(run.means().weighted_accuracy.best)));
             cells.extend([
                 Cell::from(human_bytes(run.bytes_up())),
                 Cell::from(run.path.display().to_string()),
