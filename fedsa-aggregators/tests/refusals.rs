@@ -1,12 +1,14 @@
 //! Libraries and plugins the host must refuse, each with a precise error and no crash: a
 //! missing file, a folder, a text file named like a library, a library without the symbol, a
-//! wrong ABI version, a short table, and a plugin whose aggregate panics or fails mid-run.
+//! wrong ABI version, a short table (for version 2: one of the version-1 size), and a plugin
+//! whose aggregate panics or fails mid-run.
 
 mod common;
 
 use common::{federation_with, plugins, run, set, updates};
 use fedsa_aggregators::{LoadedPlugin, PluginRegistry, build_aggregator};
 use fedsa_core::{Error, Event, Federation};
+use fedsa_plugin_api::{DESCRIPTOR_SIZE, DESCRIPTOR_SIZE_V1};
 
 fn load_error(path: &std::path::Path) -> String {
     let e = LoadedPlugin::load(path).expect_err("refused");
@@ -39,7 +41,7 @@ fn a_text_file_named_like_a_library() {
 fn a_library_without_the_symbol() {
     let e = load_error(plugins().library("fedsa_test_no_symbol"));
     assert!(
-        e.contains("no `fedsa_plugin_v1` symbol, so not a fedsa plugin of ABI version 1"),
+        e.contains("no `fedsa_plugin_v1` symbol, so not a fedsa plugin of ABI versions 1 to 2"),
         "{e}"
     );
 }
@@ -48,7 +50,7 @@ fn a_library_without_the_symbol() {
 fn a_wrong_abi_version() {
     let e = load_error(plugins().library("fedsa_test_wrong_abi"));
     assert!(
-        e.contains("built for plugin ABI version 2, this fedsa loads version 1 (the plugin is newer than this fedsa: update fedsa)"),
+        e.contains("built for plugin ABI version 3, this fedsa loads versions 1 to 2 (the plugin is newer than this fedsa: update fedsa)"),
         "{e}"
     );
 }
@@ -57,8 +59,24 @@ fn a_wrong_abi_version() {
 fn a_table_shorter_than_this_abi() {
     let e = load_error(plugins().library("fedsa_test_short_table"));
     assert!(
-        e.contains("its plugin table is 8 bytes, ABI version 1 needs at least"),
+        e.contains("its plugin table is 8 bytes, ABI version 2 needs at least"),
         "{e}"
+    );
+}
+
+#[test]
+fn a_version_two_table_of_the_version_one_size() {
+    let path = plugins().library("fedsa_test_v2_short_table");
+    let e = load_error(path);
+    assert!(
+        e.contains(&format!(
+            "its plugin table is {DESCRIPTOR_SIZE_V1} bytes, ABI version 2 needs at least {DESCRIPTOR_SIZE}: rebuild it against this fedsa-plugin-api"
+        )),
+        "{e}"
+    );
+    assert!(
+        e.contains(&path.display().to_string()),
+        "names the file: {e}"
     );
 }
 
@@ -80,7 +98,7 @@ fn config_paths_must_load_but_search_folders_skip_bad_files() {
     let reasons: Vec<&str> = reg.skipped().iter().map(|s| s.reason.as_str()).collect();
     assert_eq!(reasons.len(), 2, "{reasons:?}");
     assert!(
-        reasons.iter().any(|r| r.contains("ABI version 2")),
+        reasons.iter().any(|r| r.contains("ABI version 3")),
         "{reasons:?}"
     );
 }

@@ -1,14 +1,21 @@
 //! A loaded aggregator plugin behind the same [`Aggregator`] trait as the built-ins. Each
 //! round it calls the plugin once per shared tensor, in name order, with the clients' buffers
-//! and their example shares; a plugin error becomes [`Error::Aggregation`], a caught panic
-//! [`Error::Plugin`], and the run reports either instead of aborting.
+//! and their example shares; a plugin with a module-level rule (ABI version 2) is instead
+//! called once per low-rank module with every client's A and B, and checked for what it
+//! returns. A plugin error becomes [`Error::Aggregation`], a caught panic [`Error::Plugin`], and
+//! the run reports either instead of aborting.
 
 use std::ffi::c_void;
 use std::ptr::NonNull;
 
-use fedsa_core::{Aggregator, ClientFailure, ClientUpdate, Error, ParamSet, Result};
-use fedsa_plugin_api::abi::AggregatorVTable;
-use fedsa_plugin_api::{STATUS_ERROR, STATUS_OK, STATUS_PANIC};
+use fedsa_core::{
+    Aggregator, ClientFailure, ClientUpdate, Error, LowRankModule, ModuleUpdate, ParamSet, Result,
+    TensorData, example_weights,
+};
+use fedsa_plugin_api::abi::{AggregateModuleFn, AggregatorVTable};
+use fedsa_plugin_api::{
+    MODULE_KEPT, MODULE_REPLACED, ModuleArgs, STATUS_ERROR, STATUS_OK, STATUS_PANIC, StrRef,
+};
 
 use crate::builtin::client_values;
 use fedsa_plugin_host::{LoadedPlugin, read_grown, read_text};
@@ -24,6 +31,8 @@ const CREATE_ERROR_CAP: usize = 4096;
 pub struct PluginAggregator {
     plugin: LoadedPlugin,
     vtable: AggregatorVTable,
+    /// The module-level rule, when the plugin has one (ABI version 2 and up).
+    aggregate_module: Option<AggregateModuleFn>,
     handle: NonNull<c_void>,
 }
 
@@ -45,6 +54,7 @@ impl PluginAggregator {
     /// Calls the plugin's `create` with the options text.
     pub(crate) fn create(plugin: LoadedPlugin, config: &str) -> Result<Self> {
         let vtable = plugin.descriptor().aggregator;
+        let aggregate_module = plugin.descriptor().aggregate_module;
         let create = vtable.create.expect("checked at load");
         let mut handle: *mut c_void = std::ptr::null_mut();
         let mut err = vec![0u8; CREATE_ERROR_CAP];
@@ -86,6 +96,7 @@ impl PluginAggregator {
         Ok(Self {
             plugin,
             vtable,
+            aggregate_module,
             handle,
         })
     }
@@ -125,6 +136,23 @@ impl PluginAggregator {
             },
         }
     }
+}
+
+/// An [`Error::Aggregation`] of aggregator `name` about `module` in `round`.
+fn module_error(name: &str, round: usize, module: &str, message: impl std::fmt::Display) -> Error {
+    Error::Aggregation {
+        aggregator: name.to_string(),
+        message: format!("round {round}, module `{module}`: {message}"),
+    }
+}
+
+/// The first non-finite value of `values`, as `(index, value)`.
+fn first_non_finite(values: &[f32]) -> Option<(usize, f32)> {
+    values
+        .iter()
+        .copied()
+        .enumerate()
+        .find(|(_, v)| !v.is_finite())
 }
 
 /// Each update's share of the round's examples (uniform when nobody reported any), the same
@@ -191,6 +219,112 @@ impl Aggregator for PluginAggregator {
             out_set.insert(name.clone(), tensor.shape().to_vec(), out)?;
         }
         Ok(Some(out_set))
+    }
+
+    fn combines_modules(&self) -> bool {
+        self.aggregate_module.is_some()
+    }
+
+    fn aggregate_module(
+        &mut self,
+        round: usize,
+        module: &LowRankModule,
+        global_a: &TensorData,
+        global_b: &TensorData,
+        updates: &[ModuleUpdate<'_>],
+    ) -> Result<Option<(TensorData, TensorData)>> {
+        let name = self.plugin.name().to_string();
+        let err = |message: String| module_error(&name, round, &module.name, message);
+        let Some(entry) = self.aggregate_module else {
+            return Err(err(
+                "the plugin has no module-level rule (ABI version 1, or its entry is empty)".into(),
+            ));
+        };
+        if updates.is_empty() {
+            return Err(err("no updates to aggregate".into()));
+        }
+        let (rank, in_features, out_features) = module
+            .dims(global_a, global_b)
+            .map_err(|e| err(format!("the global factors do not fit a module: {e}")))?;
+        for u in updates {
+            for (factor, got, want) in [("A", u.a, global_a), ("B", u.b, global_b)] {
+                if got.shape() != want.shape() {
+                    return Err(err(format!(
+                        "client {} sent {factor} of shape {:?}, expected {:?}",
+                        u.client,
+                        got.shape(),
+                        want.shape()
+                    )));
+                }
+            }
+        }
+        let ids: Vec<u64> = updates.iter().map(|u| u.client as u64).collect();
+        let counts: Vec<u64> = updates.iter().map(|u| u.num_examples as u64).collect();
+        let weights = example_weights(updates);
+        let clients_a: Vec<*const f32> = updates.iter().map(|u| u.a.data().as_ptr()).collect();
+        let clients_b: Vec<*const f32> = updates.iter().map(|u| u.b.data().as_ptr()).collect();
+        let args = ModuleArgs {
+            round: round as u64,
+            module: StrRef {
+                ptr: module.name.as_ptr(),
+                len: module.name.len(),
+            },
+            scale: module.scale,
+            rank,
+            in_features,
+            out_features,
+            global_a: global_a.data().as_ptr(),
+            global_b: global_b.data().as_ptr(),
+            n_clients: updates.len(),
+            client_ids: ids.as_ptr(),
+            num_examples: counts.as_ptr(),
+            weights: weights.as_ptr(),
+            clients_a: clients_a.as_ptr(),
+            clients_b: clients_b.as_ptr(),
+        };
+        let mut out_a = global_a.data().to_vec();
+        let mut out_b = global_b.data().to_vec();
+        let mut keep = u32::MAX;
+        // SAFETY: the handle is live and used by this call alone; `args` and every buffer it
+        // points to live until the call returns, with the lengths it states (the shapes were
+        // checked above: every client's A and B are shaped like the global ones, which are
+        // `[rank, in]` and `[out, rank]`); `out_a`, `out_b` and `keep` are fresh and alias
+        // nothing.
+        let status = unsafe {
+            entry(
+                self.handle.as_ptr(),
+                &raw const args,
+                out_a.as_mut_ptr(),
+                out_b.as_mut_ptr(),
+                &raw mut keep,
+            )
+        };
+        if status != STATUS_OK {
+            return Err(self.failure(status, &format!("round {round}, module `{}`", module.name)));
+        }
+        match keep {
+            MODULE_KEPT => return Ok(None),
+            MODULE_REPLACED => {}
+            other => {
+                return Err(Error::Plugin {
+                    path: self.plugin.path().to_path_buf(),
+                    message: format!(
+                        "aggregator `{name}` reported success with keep = {other} (round {round}, module `{}`); expected {MODULE_REPLACED} (replaced) or {MODULE_KEPT} (kept)",
+                        module.name
+                    ),
+                });
+            }
+        }
+        for (factor, values) in [("A", &out_a), ("B", &out_b)] {
+            if let Some((i, v)) = first_non_finite(values) {
+                return Err(err(format!(
+                    "the new {factor} holds {v} at index {i}; stopping with the last good state"
+                )));
+            }
+        }
+        let a = TensorData::new(global_a.shape().to_vec(), out_a)?;
+        let b = TensorData::new(global_b.shape().to_vec(), out_b)?;
+        Ok(Some((a, b)))
     }
 
     fn state(&self) -> Result<ParamSet> {

@@ -39,6 +39,10 @@ impl Built {
     pub fn faulty(&self) -> &Path {
         self.library("fedsa_plugin_test_faulty")
     }
+
+    pub fn product_mean(&self) -> &Path {
+        self.library("fedsa_plugin_product_mean")
+    }
 }
 
 /// Builds the example and test plugins once per test binary. `cargo test` does not build
@@ -61,6 +65,8 @@ pub fn plugins() -> &'static Built {
                 "fedsa-plugin-fedadam",
                 "-p",
                 "fedsa-plugin-test-faulty",
+                "-p",
+                "fedsa-plugin-product-mean",
                 "--lib",
                 "--examples",
             ])

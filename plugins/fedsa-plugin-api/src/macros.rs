@@ -2,7 +2,9 @@
 //! nothing else, so the plugin's own code contains no `unsafe`.
 
 /// Exports aggregator plugin `$ty` (an [`AggregatorPlugin`](crate::AggregatorPlugin)) under
-/// `$name`, the name configs use in `strategy.aggregator`. Use it once per library.
+/// `$name`, the name configs use in `strategy.aggregator`. Use it once per library. The table
+/// is of the current ABI version; its module entry is filled when `$ty` sets
+/// [`MODULE_RULE`](crate::AggregatorPlugin::MODULE_RULE).
 ///
 /// ```ignore
 /// struct Mean;

@@ -4,8 +4,9 @@
 use std::ffi::c_void;
 
 use crate::{
-    AggregatorPlugin, FEDSA_PLUGIN_ABI_VERSION, FEDSA_PLUGIN_SYMBOL, KIND_AGGREGATOR, Options,
-    PluginDescriptor, STATUS_ERROR, STATUS_OK, STATUS_PANIC,
+    AggregatorPlugin, ClientFactors, FEDSA_PLUGIN_ABI_VERSION, FEDSA_PLUGIN_SYMBOL,
+    KIND_AGGREGATOR, MODULE_KEPT, MODULE_REPLACED, ModuleArgs, ModuleFactors, ModuleOutcome,
+    Options, PluginDescriptor, STATUS_ERROR, STATUS_OK, STATUS_PANIC, StrRef,
 };
 
 /// Keeps a running count per call and panics on tensor `boom`.
@@ -153,6 +154,10 @@ fn descriptor_carries_version_size_kind_and_name() {
         "the macro's static has this name"
     );
     assert!(d.adapter.spec_text.is_none());
+    assert!(
+        d.aggregate_module.is_none(),
+        "no module entry without MODULE_RULE"
+    );
 }
 
 #[test]
@@ -243,4 +248,268 @@ fn adapter_spec_text_is_copied_with_its_length() {
     assert_eq!(len, 13);
     assert_eq!(&buf, b"name");
     assert!(d.aggregator.create.is_none());
+}
+
+/// A module rule that records what it saw: new `A` = the weighted mean of the clients' `A`
+/// plus the round, new `B` = client ids and example counts and scale laid out in order. Keeps
+/// module `keep`, refuses `refuse`, panics on `boom`.
+struct Recording;
+
+impl AggregatorPlugin for Recording {
+    const MODULE_RULE: bool = true;
+
+    fn new(_config: &str) -> Result<Self, String> {
+        Ok(Self)
+    }
+
+    fn aggregate(
+        &mut self,
+        _round: u64,
+        _tensor: &str,
+        _global: &[f32],
+        _clients: &[&[f32]],
+        _weights: &[f64],
+        _out: &mut [f32],
+    ) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn aggregate_module(
+        &mut self,
+        round: u64,
+        module: &ModuleFactors<'_>,
+        clients: &[ClientFactors<'_>],
+        out_a: &mut [f32],
+        out_b: &mut [f32],
+    ) -> Result<ModuleOutcome, String> {
+        match module.name {
+            "keep" => return Ok(ModuleOutcome::Kept),
+            "refuse" => return Err(format!("refused `{}`", module.name)),
+            "boom" => panic!("module rule exploded"),
+            _ => {}
+        }
+        assert_eq!(out_a, module.global_a, "out_a starts as the global A");
+        assert_eq!(out_b, module.global_b, "out_b starts as the global B");
+        assert_eq!(
+            (module.rank, module.in_features, module.out_features),
+            (1, 2, 3)
+        );
+        for (j, o) in out_a.iter_mut().enumerate() {
+            let mean: f64 = clients.iter().map(|c| c.weight * f64::from(c.a[j])).sum();
+            *o = mean as f32 + round as f32;
+        }
+        out_b[0] = clients[0].client as f32 + 10.0 * clients[1].client as f32;
+        out_b[1] = clients[0].num_examples as f32 + 10.0 * clients[1].num_examples as f32;
+        out_b[2] = module.scale as f32 + clients[1].b[2];
+        Ok(ModuleOutcome::Replaced)
+    }
+}
+
+/// What `export_aggregator!(Recording, "recording")` would export (the symbol is taken by
+/// `Counting` in this test binary).
+static RECORDING: PluginDescriptor = PluginDescriptor::aggregator::<Recording>("recording");
+
+/// Calls the module entry of `d` for a module `[r = 1, in = 2, out = 3]` and two clients;
+/// returns the status, the outputs and the keep flag.
+fn call_module(
+    d: &PluginDescriptor,
+    handle: *mut c_void,
+    module: &str,
+) -> (i32, Vec<f32>, Vec<f32>, u32) {
+    let global_a = [0.5f32, -0.5];
+    let global_b = [1.0f32, 2.0, 3.0];
+    let a = [[1.0f32, 2.0], [3.0, 6.0]];
+    let b = [[0.0f32; 3], [0.0, 0.0, 7.0]];
+    let ids = [4u64, 2];
+    let counts = [1u64, 3];
+    let weights = [0.25f64, 0.75];
+    let ptrs_a: Vec<*const f32> = a.iter().map(|x| x.as_ptr()).collect();
+    let ptrs_b: Vec<*const f32> = b.iter().map(|x| x.as_ptr()).collect();
+    let args = ModuleArgs {
+        round: 3,
+        module: StrRef {
+            ptr: module.as_ptr(),
+            len: module.len(),
+        },
+        scale: 0.5,
+        rank: 1,
+        in_features: 2,
+        out_features: 3,
+        global_a: global_a.as_ptr(),
+        global_b: global_b.as_ptr(),
+        n_clients: 2,
+        client_ids: ids.as_ptr(),
+        num_examples: counts.as_ptr(),
+        weights: weights.as_ptr(),
+        clients_a: ptrs_a.as_ptr(),
+        clients_b: ptrs_b.as_ptr(),
+    };
+    let mut out_a = global_a.to_vec();
+    let mut out_b = global_b.to_vec();
+    let mut keep = 99u32;
+    // SAFETY: every buffer is live and of the length `args` states; the outputs are distinct.
+    let status = unsafe {
+        (d.aggregate_module.unwrap())(
+            handle,
+            &raw const args,
+            out_a.as_mut_ptr(),
+            out_b.as_mut_ptr(),
+            &raw mut keep,
+        )
+    };
+    (status, out_a, out_b, keep)
+}
+
+#[test]
+fn a_module_rule_gets_every_clients_factors_and_writes_both_outputs() {
+    let d = &RECORDING;
+    assert_eq!(d.abi_version, 2);
+    assert!(d.aggregate_module.is_some(), "MODULE_RULE fills the entry");
+    let mut handle = std::ptr::null_mut();
+    let mut err_len = 0usize;
+    // SAFETY: an empty config, a place for the handle, no error buffer.
+    let status = unsafe {
+        (d.aggregator.create.unwrap())(
+            std::ptr::null(),
+            0,
+            &raw mut handle,
+            std::ptr::null_mut(),
+            0,
+            &raw mut err_len,
+        )
+    };
+    assert_eq!(status, STATUS_OK);
+
+    let (status, a, b, keep) = call_module(d, handle, "layer.0");
+    assert_eq!((status, keep), (STATUS_OK, MODULE_REPLACED));
+    // 0.25 * [1, 2] + 0.75 * [3, 6] + round 3.
+    assert_eq!(a, [2.5 + 3.0, 5.0 + 3.0]);
+    assert_eq!(b, [4.0 + 20.0, 1.0 + 30.0, 0.5 + 7.0]);
+
+    let (status, a, b, keep) = call_module(d, handle, "keep");
+    assert_eq!((status, keep), (STATUS_OK, MODULE_KEPT));
+    assert_eq!((a, b), (vec![0.5, -0.5], vec![1.0, 2.0, 3.0]));
+
+    let last = |h| {
+        let mut buf = vec![0u8; 256];
+        // SAFETY: `buf` holds 256 bytes; the handle is live.
+        let n = unsafe { (d.aggregator.last_error.unwrap())(h, buf.as_mut_ptr(), buf.len()) };
+        buf.truncate(n);
+        String::from_utf8(buf).unwrap()
+    };
+    let (status, _, _, keep) = call_module(d, handle, "refuse");
+    assert_eq!((status, keep), (STATUS_ERROR, 99), "no flag on failure");
+    assert_eq!(last(handle), "refused `refuse`");
+
+    let (status, _, _, _) = call_module(d, handle, "boom");
+    assert_eq!(status, STATUS_PANIC);
+    assert_eq!(last(handle), "panicked: module rule exploded");
+    let (status, _, _, _) = call_module(d, handle, "layer.0");
+    assert_eq!(status, STATUS_ERROR, "poisoned after the panic");
+    // SAFETY: the handle came from `create` and is not used afterwards.
+    unsafe { (d.aggregator.destroy.unwrap())(handle) };
+}
+
+#[test]
+fn null_module_arguments_are_refused_not_read() {
+    let d = &RECORDING;
+    let mut handle = std::ptr::null_mut();
+    // SAFETY: an empty config and a place for the handle.
+    let status = unsafe {
+        (d.aggregator.create.unwrap())(
+            std::ptr::null(),
+            0,
+            &raw mut handle,
+            std::ptr::null_mut(),
+            0,
+            std::ptr::null_mut(),
+        )
+    };
+    assert_eq!(status, STATUS_OK);
+    let f = d.aggregate_module.unwrap();
+    // SAFETY: null arguments are allowed and refused.
+    let status = unsafe {
+        f(
+            handle,
+            std::ptr::null(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        )
+    };
+    assert_eq!(status, STATUS_ERROR);
+    let name = "m";
+    let args = ModuleArgs {
+        round: 1,
+        module: StrRef {
+            ptr: name.as_ptr(),
+            len: name.len(),
+        },
+        scale: 1.0,
+        rank: 1,
+        in_features: 1,
+        out_features: 1,
+        global_a: std::ptr::null(),
+        global_b: std::ptr::null(),
+        n_clients: 0,
+        client_ids: std::ptr::null(),
+        num_examples: std::ptr::null(),
+        weights: std::ptr::null(),
+        clients_a: std::ptr::null(),
+        clients_b: std::ptr::null(),
+    };
+    let mut keep = 0u32;
+    // SAFETY: `args` is live; its null buffers must be refused before any read.
+    let status = unsafe {
+        f(
+            handle,
+            &raw const args,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            &raw mut keep,
+        )
+    };
+    assert_eq!(status, STATUS_ERROR);
+    // SAFETY: the handle came from `create` and is not used afterwards.
+    unsafe { (d.aggregator.destroy.unwrap())(handle) };
+}
+
+#[test]
+fn a_module_rule_without_its_method_says_so() {
+    struct Forgot;
+    impl AggregatorPlugin for Forgot {
+        const MODULE_RULE: bool = true;
+        fn new(_config: &str) -> Result<Self, String> {
+            Ok(Self)
+        }
+        fn aggregate(
+            &mut self,
+            _round: u64,
+            _tensor: &str,
+            _global: &[f32],
+            _clients: &[&[f32]],
+            _weights: &[f64],
+            _out: &mut [f32],
+        ) -> Result<(), String> {
+            Ok(())
+        }
+    }
+    let module = ModuleFactors {
+        name: "m",
+        scale: 1.0,
+        rank: 0,
+        in_features: 0,
+        out_features: 0,
+        global_a: &[],
+        global_b: &[],
+    };
+    let e = Forgot
+        .aggregate_module(1, &module, &[], &mut [], &mut [])
+        .unwrap_err();
+    assert!(e.contains("does not implement aggregate_module"), "{e}");
+    assert!(
+        PluginDescriptor::aggregator::<Forgot>("f")
+            .aggregate_module
+            .is_some()
+    );
 }

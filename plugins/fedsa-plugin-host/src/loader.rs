@@ -1,6 +1,8 @@
 //! Loading a plugin library and checking it before trusting it. The order matters: the file
-//! exists, it is a loadable library, it exports `fedsa_plugin_v1`, the ABI version is ours and
-//! the table is at least as large as ours, and only then are kind, name and entry points read.
+//! exists, it is a loadable library, it exports `fedsa_plugin_v1`, the ABI version is one this
+//! fedsa knows (1 or 2) and the table is at least as large as that version's, and only then are
+//! kind, name and entry points read. A version-1 table is read through its own, shorter layout
+//! and carries no module-level rule.
 //! Each refusal is its own message naming the path and what was found against what was
 //! expected. Libraries are never unloaded: unloading a Rust cdylib can crash the process at
 //! exit (thread-local destructors; rust-lang/rust#52138, #59629).
@@ -9,8 +11,8 @@ use std::path::{Path, PathBuf};
 
 use fedsa_core::{Error, Result};
 use fedsa_plugin_api::{
-    DESCRIPTOR_SIZE, FEDSA_PLUGIN_ABI_VERSION, FEDSA_PLUGIN_SYMBOL, KIND_ADAPTER, KIND_AGGREGATOR,
-    PluginDescriptor, STATUS_OK,
+    FEDSA_PLUGIN_ABI_OLDEST, FEDSA_PLUGIN_ABI_VERSION, FEDSA_PLUGIN_SYMBOL, KIND_ADAPTER,
+    KIND_AGGREGATOR, PluginDescriptor, PluginDescriptorV1, STATUS_OK, descriptor_size,
 };
 use libloading::Library;
 
@@ -27,7 +29,9 @@ pub struct LoadedPlugin {
     path: PathBuf,
     name: String,
     kind: PluginKind,
-    descriptor: &'static PluginDescriptor,
+    /// The plugin's table in this fedsa's layout (a version-1 table with its later entries
+    /// empty). Its pointers refer to the library, which stays loaded.
+    descriptor: PluginDescriptor,
     /// An adapter plugin's spec, read once at load time.
     spec: Option<String>,
 }
@@ -56,8 +60,8 @@ impl LoadedPlugin {
                 ));
             }
         };
-        let name = read_name(path, descriptor)?;
-        check_entry_points(path, &name, kind, descriptor)?;
+        let name = read_name(path, &descriptor)?;
+        check_entry_points(path, &name, kind, &descriptor)?;
         let mut plugin = Self {
             path: path.to_path_buf(),
             name,
@@ -85,7 +89,7 @@ impl LoadedPlugin {
         &self.path
     }
 
-    /// The ABI version the plugin was built for (equal to this fedsa's, or it would not load).
+    /// The ABI version the plugin was built for (one this fedsa knows, or it would not load).
     pub fn abi_version(&self) -> u32 {
         self.descriptor.abi_version
     }
@@ -106,9 +110,10 @@ impl LoadedPlugin {
         }
     }
 
-    /// The checked function table, for the crate that drives this kind of plugin.
-    pub fn descriptor(&self) -> &'static PluginDescriptor {
-        self.descriptor
+    /// The checked function table, for the crate that drives this kind of plugin. Entries the
+    /// plugin's ABI version does not have are `None`.
+    pub fn descriptor(&self) -> &PluginDescriptor {
+        &self.descriptor
     }
 
     fn read_spec(&self) -> Result<String> {
@@ -135,8 +140,40 @@ impl LoadedPlugin {
     }
 }
 
-/// Opens the library and returns its descriptor once version and size are checked.
-fn open_descriptor(path: &Path) -> Result<&'static PluginDescriptor> {
+/// The versions this fedsa loads, for messages.
+fn known_versions() -> String {
+    if FEDSA_PLUGIN_ABI_OLDEST == FEDSA_PLUGIN_ABI_VERSION {
+        format!("version {FEDSA_PLUGIN_ABI_VERSION}")
+    } else {
+        format!("versions {FEDSA_PLUGIN_ABI_OLDEST} to {FEDSA_PLUGIN_ABI_VERSION}")
+    }
+}
+
+/// Checks a table's declared version and size; returns the refusal text.
+pub(crate) fn check_header(abi_version: u32, table_size: u32) -> std::result::Result<(), String> {
+    let known = (FEDSA_PLUGIN_ABI_OLDEST..=FEDSA_PLUGIN_ABI_VERSION).contains(&abi_version);
+    let Some(needed) = descriptor_size(abi_version).filter(|_| known) else {
+        let advice = if abi_version > FEDSA_PLUGIN_ABI_VERSION {
+            "the plugin is newer than this fedsa: update fedsa"
+        } else {
+            "the plugin is older than this fedsa: rebuild it against this fedsa-plugin-api"
+        };
+        return Err(format!(
+            "built for plugin ABI version {abi_version}, this fedsa loads {} ({advice})",
+            known_versions()
+        ));
+    };
+    if table_size < needed {
+        return Err(format!(
+            "its plugin table is {table_size} bytes, ABI version {abi_version} needs at least {needed}: rebuild it against this fedsa-plugin-api"
+        ));
+    }
+    Ok(())
+}
+
+/// Opens the library and returns its descriptor, in this fedsa's layout, once version and size
+/// are checked.
+fn open_descriptor(path: &Path) -> Result<PluginDescriptor> {
     if !path.exists() {
         return Err(refuse(path, "no such file"));
     }
@@ -165,7 +202,8 @@ fn open_descriptor(path: &Path) -> Result<&'static PluginDescriptor> {
             refuse(
                 path,
                 format!(
-                    "no `{FEDSA_PLUGIN_SYMBOL}` symbol, so not a fedsa plugin of ABI version {FEDSA_PLUGIN_ABI_VERSION} (export one with fedsa_plugin_api::export_aggregator! or export_adapter!): {e}"
+                    "no `{FEDSA_PLUGIN_SYMBOL}` symbol, so not a fedsa plugin of ABI {} (export one with fedsa_plugin_api::export_aggregator! or export_adapter!): {e}",
+                    known_versions()
                 ),
             )
         })?;
@@ -182,30 +220,18 @@ fn open_descriptor(path: &Path) -> Result<&'static PluginDescriptor> {
             std::ptr::addr_of!((*ptr).table_size).read_unaligned(),
         )
     };
-    if abi_version != FEDSA_PLUGIN_ABI_VERSION {
-        let advice = if abi_version > FEDSA_PLUGIN_ABI_VERSION {
-            "the plugin is newer than this fedsa: update fedsa"
-        } else {
-            "the plugin is older than this fedsa: rebuild it against this fedsa-plugin-api"
-        };
-        return Err(refuse(
-            path,
-            format!(
-                "built for plugin ABI version {abi_version}, this fedsa loads version {FEDSA_PLUGIN_ABI_VERSION} ({advice})"
-            ),
-        ));
+    check_header(abi_version, table_size).map_err(|message| refuse(path, message))?;
+    if abi_version == 1 {
+        // SAFETY: the plugin declared version 1 and a table of at least the version-1 size, so
+        // the static is a whole `PluginDescriptorV1` (a prefix of the current layout), immutable
+        // and alive forever because the library is never unloaded. Only that much is read.
+        let v1 = unsafe { ptr.cast::<PluginDescriptorV1>().read_unaligned() };
+        return Ok(PluginDescriptor::from_v1(v1));
     }
-    if table_size < DESCRIPTOR_SIZE {
-        return Err(refuse(
-            path,
-            format!(
-                "its plugin table is {table_size} bytes, ABI version {FEDSA_PLUGIN_ABI_VERSION} needs at least {DESCRIPTOR_SIZE}: rebuild it against this fedsa-plugin-api"
-            ),
-        ));
-    }
-    // SAFETY: version and size match this crate's definition, so the static is a whole
-    // `PluginDescriptor`, immutable, and alive forever because the library is never unloaded.
-    Ok(unsafe { &*ptr })
+    // SAFETY: the plugin declared this crate's version and at least its table size, so the
+    // static is a whole `PluginDescriptor`, immutable, and alive forever because the library is
+    // never unloaded.
+    Ok(unsafe { ptr.read_unaligned() })
 }
 
 fn read_name(path: &Path, d: &PluginDescriptor) -> Result<String> {
@@ -276,5 +302,51 @@ fn check_entry_points(
                 missing.join(", ")
             ),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use fedsa_plugin_api::{DESCRIPTOR_SIZE, DESCRIPTOR_SIZE_V1};
+
+    use super::check_header;
+
+    #[test]
+    fn each_known_version_needs_its_own_table_size() {
+        assert_eq!(check_header(1, DESCRIPTOR_SIZE_V1), Ok(()));
+        assert_eq!(check_header(2, DESCRIPTOR_SIZE), Ok(()));
+        assert_eq!(
+            check_header(2, DESCRIPTOR_SIZE + 8),
+            Ok(()),
+            "a larger table is fine"
+        );
+        let e = check_header(2, DESCRIPTOR_SIZE_V1).unwrap_err();
+        assert_eq!(
+            e,
+            format!(
+                "its plugin table is {DESCRIPTOR_SIZE_V1} bytes, ABI version 2 needs at least {DESCRIPTOR_SIZE}: rebuild it against this fedsa-plugin-api"
+            )
+        );
+        let e = check_header(1, 8).unwrap_err();
+        assert!(
+            e.starts_with("its plugin table is 8 bytes, ABI version 1 needs at least"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn unknown_versions_are_refused_either_way() {
+        let e = check_header(3, DESCRIPTOR_SIZE).unwrap_err();
+        assert_eq!(
+            e,
+            "built for plugin ABI version 3, this fedsa loads versions 1 to 2 (the plugin is newer than this fedsa: update fedsa)"
+        );
+        let e = check_header(0, DESCRIPTOR_SIZE).unwrap_err();
+        assert!(
+            e.ends_with(
+                "(the plugin is older than this fedsa: rebuild it against this fedsa-plugin-api)"
+            ),
+            "{e}"
+        );
     }
 }

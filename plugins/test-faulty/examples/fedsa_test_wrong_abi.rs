@@ -1,5 +1,5 @@
-//! A library whose descriptor claims a future ABI version: the host must refuse it before
-//! calling anything in it.
+//! A library whose descriptor claims a future ABI version (one past this crate's): the host
+//! must refuse it before calling anything in it.
 
 use fedsa_plugin_api::{FEDSA_PLUGIN_ABI_VERSION, PluginDescriptor};
 
