@@ -73,9 +73,10 @@ fn plugin_lists_as_an_adapter_and_serves_the_shipped_spec() {
     assert!(
         stdout.lines().any(|l| {
             let fields: Vec<&str> = l.split_whitespace().collect();
-            fields.len() >= 4 && fields[..3] == ["adapter", "dora", "1"]
+            let abi = fedsa_aggregators::FEDSA_PLUGIN_ABI_VERSION.to_string();
+            fields.len() >= 4 && fields[..3] == ["adapter", "dora", abi.as_str()]
         }),
-        "no `adapter dora 1` line in:\n{stdout}"
+        "no `adapter dora <abi version>` line in:\n{stdout}"
     );
 
     let registry = PluginRegistry::discover_with(&[lib.to_path_buf()], None).unwrap();

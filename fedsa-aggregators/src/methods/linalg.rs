@@ -38,6 +38,7 @@ impl Mat {
         self.data[i * self.cols + j] = v;
     }
 
+    #[must_use]
     pub fn transpose(&self) -> Mat {
         let mut t = Mat::zeros(self.cols, self.rows);
         for i in 0..self.rows {
@@ -49,6 +50,7 @@ impl Mat {
     }
 
     /// `self · other`.
+    #[must_use]
     pub fn matmul(&self, other: &Mat) -> Mat {
         assert_eq!(self.cols, other.rows, "inner dimensions");
         let mut out = Mat::zeros(self.rows, other.cols);
@@ -121,7 +123,9 @@ pub fn thin_qr(m: &Mat) -> (Mat, Mat) {
         let norm = dot(&v, &v).sqrt();
         if norm > 1e-12 * scale {
             r.set(j, j, norm);
-            v.iter_mut().for_each(|x| *x /= norm);
+            for x in &mut v {
+                *x /= norm;
+            }
             q.set_column(j, &v);
         }
     }
@@ -202,6 +206,15 @@ mod tests {
         }
     }
 
+    /// `u · diag(s)`.
+    fn columns_scaled(u: &Mat, s: &[f64]) -> Mat {
+        let mut out = u.clone();
+        for (k, v) in out.data.iter_mut().enumerate() {
+            *v *= s[k % u.cols];
+        }
+        out
+    }
+
     fn close(a: &Mat, b: &Mat, tol: f64) {
         assert_eq!((a.rows, a.cols), (b.rows, b.cols));
         for (x, y) in a.data.iter().zip(&b.data) {
@@ -229,13 +242,7 @@ mod tests {
         };
         let (u, s, v) = square_svd(&m);
         assert!((s[0] - 45f64.sqrt()).abs() < 1e-12 && (s[1] - 5f64.sqrt()).abs() < 1e-12);
-        let mut us = u.clone();
-        for i in 0..2 {
-            for j in 0..2 {
-                us.set(i, j, u.at(i, j) * s[j]);
-            }
-        }
-        close(&us.matmul(&v.transpose()), &m, 1e-12);
+        close(&columns_scaled(&u, &s).matmul(&v.transpose()), &m, 1e-12);
     }
 
     #[test]
@@ -245,12 +252,6 @@ mod tests {
         let m = b.matmul(&a);
         let (u, s, v) = square_svd(&m);
         assert!(s[1..].iter().all(|x| *x == 0.0), "{s:?}");
-        let mut us = u.clone();
-        for i in 0..4 {
-            for j in 0..4 {
-                us.set(i, j, u.at(i, j) * s[j]);
-            }
-        }
-        close(&us.matmul(&v.transpose()), &m, 1e-12);
+        close(&columns_scaled(&u, &s).matmul(&v.transpose()), &m, 1e-12);
     }
 }

@@ -101,20 +101,17 @@ impl Federation {
                 continue;
             };
             let factors = m.updates(updates)?;
-            match self.aggregator.aggregate_module(round, m, a, b, &factors)? {
-                Some((na, nb)) => {
-                    next.insert_tensor(m.a.clone(), na);
-                    next.insert_tensor(m.b.clone(), nb);
-                }
-                None => {
-                    next.insert_tensor(m.a.clone(), a.clone());
-                    next.insert_tensor(m.b.clone(), b.clone());
-                }
-            }
+            let (na, nb) = self
+                .aggregator
+                .aggregate_module(round, m, a, b, &factors)?
+                .unwrap_or_else(|| (a.clone(), b.clone()));
+            next.insert_tensor(m.a.clone(), na);
+            next.insert_tensor(m.b.clone(), nb);
             by_module.push(m.a.clone());
             by_module.push(m.b.clone());
         }
-        let rest = previous.filter(|n| !by_module.iter().any(|m| m == n));
+        let by_module: std::collections::BTreeSet<String> = by_module.into_iter().collect();
+        let rest = previous.filter(|n| !by_module.contains(n));
         if !rest.is_empty() {
             let rest_updates: Vec<ClientUpdate> = updates
                 .iter()

@@ -126,7 +126,7 @@ pub const FIELDS: &[FieldSpec] = &[
     field(
         "strategy.name",
         "Strategy",
-        "fedsa A only; fedit all; ffa B, A frozen; local none; fedex exact; rolora A/B by turns; fedsvd B, A re-orthogonalised; feddpa + a local adapter",
+        "fedsa A; fedit all; ffa B, A frozen; local none; fedex, rolora, fedsvd, feddpa: --help",
         &fedsa_core::STRATEGY_NAMES,
     ),
     field(
