@@ -15,6 +15,7 @@ mod gguf_vocab;
 pub mod io;
 mod metrics;
 mod params;
+mod privacy;
 mod rng;
 mod role;
 mod sequence;
@@ -35,6 +36,7 @@ pub use metrics::{
     ClientRoundRecord, PrivacySpent, RoundRecord, RunSummary, mean, weighted_mean_of,
 };
 pub use params::{ParamSet, TensorData};
+pub use privacy::{PRIVATE_AGGREGATORS, PrivacyConfig};
 pub use rng::SeededRng;
 pub use role::Role;
 pub use sequence::{EncodedSequence, SequenceBatch};
