@@ -220,7 +220,7 @@ fn loading_runs_reports_errors_in_the_footer() {
 fn the_loop_multiplexes_keys_and_events_and_quits() {
     let (tx, rx) = mpsc::channel();
     for e in tui_common::scripted_events(2) {
-        tx.send(Msg::Fed(e)).unwrap();
+        tx.send(Msg::Fed(Box::new(e))).unwrap();
     }
     tx.send(Msg::Key(ch('3'))).unwrap();
     tx.send(Msg::Resize).unwrap();

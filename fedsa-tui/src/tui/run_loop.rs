@@ -30,7 +30,7 @@ pub enum Msg {
     Key(KeyEvent),
     Resize,
     /// An event from the running federation.
-    Fed(Event),
+    Fed(Box<Event>),
     /// The clock: advances the elapsed time and notices a finished training thread.
     Tick,
     /// The run's event stream closed (its thread is ending).
@@ -158,7 +158,7 @@ impl Runtime {
             .name("fedsa-tui-events".into())
             .spawn(move || {
                 for event in events_rx {
-                    if forward.send(Msg::Fed(event)).is_err() {
+                    if forward.send(Msg::Fed(Box::new(event))).is_err() {
                         return;
                     }
                 }
