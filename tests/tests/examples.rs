@@ -20,6 +20,7 @@ fn every_example_is_valid_and_names_its_method() {
         ("gen-fedit-lora", "fedit", "lora"),
         ("gen-ffa-lora", "ffa", "lora"),
         ("gen-fedsa-lora", "fedsa", "lora"),
+        ("dp-fedsa", "fedsa", "lora"),
     ];
     for (name, strategy, adapter) in expected {
         let path = dir.join(format!("{name}.toml"));
@@ -32,6 +33,8 @@ fn every_example_is_valid_and_names_its_method() {
         );
         assert_eq!(config.strategy.name, strategy, "{name}");
         assert_eq!(config.adapter.kind, adapter, "{name}");
+        // Only the DP example asks for differential privacy.
+        assert_eq!(config.privacy.is_some(), name.starts_with("dp-"), "{name}");
         // The quickstart is the paper's non-IID setting.
         assert_eq!(config.partition.alpha, 0.5, "{name}");
         assert_eq!(config.federation.num_clients, 3, "{name}");
