@@ -40,6 +40,9 @@ pub struct Config {
     pub adapter: AdapterConfig,
     #[serde(default)]
     pub strategy: StrategyConfig,
+    /// Client-level differential privacy around the upload; none when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privacy: Option<crate::PrivacyConfig>,
 }
 
 /// The pretrained model.
@@ -652,7 +655,7 @@ impl Config {
         if self.strategy.aggregator.is_empty() {
             return bad("strategy.aggregator", "must not be empty".into());
         }
-        Ok(())
+        crate::privacy::validate(self, source_name)
     }
 
     /// The strategy this config names (built-in, or `custom` from `strategy.roles`), with its

@@ -16,6 +16,7 @@ pub mod io;
 mod metrics;
 mod module_rule;
 mod params;
+mod privacy;
 mod rng;
 mod role;
 mod sequence;
@@ -41,6 +42,7 @@ pub use module_rule::{
     is_base_delta,
 };
 pub use params::{ParamSet, TensorData};
+pub use privacy::{PRIVATE_AGGREGATORS, PrivacyConfig};
 pub use rng::SeededRng;
 pub use role::Role;
 pub use sequence::{EncodedSequence, SequenceBatch};

@@ -112,6 +112,8 @@ pub fn prepare(config: &Config) -> Result<Prepared> {
     let options = toml::to_string(&config.strategy.aggregator_options)?;
     let aggregator =
         fedsa_aggregators::build_aggregator(&config.strategy.aggregator, &options, &registry)?;
+    // With `[privacy]`, DP-FedAvg's clipped, noisy mean feeds the configured aggregator.
+    let aggregator = fedsa_aggregators::with_privacy(aggregator, config)?;
     let spec = resolve_spec(config, registry.libraries())?;
     let device = fedsa_adapters::device(&config.device)?;
     let (label_names, report, trainers) = if config.task.kind.is_generation() {

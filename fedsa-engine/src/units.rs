@@ -26,9 +26,25 @@ pub fn percent_or_dash(fraction: Option<f64>, decimals: usize) -> String {
     fraction.map_or_else(|| "-".into(), |v| percent(v, decimals))
 }
 
+/// The privacy a run has spent: `ε 4.21 (δ 1e-5)`; `ε inf` when no finite bound holds.
+pub fn epsilon_text(spent: &fedsa_core::PrivacySpent) -> String {
+    format!("ε {:.2} (δ {:e})", spent.epsilon, spent.delta)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn epsilon_is_shown_with_its_delta() {
+        let spent = |epsilon| fedsa_core::PrivacySpent {
+            epsilon,
+            delta: 1e-5,
+            releases: 8,
+        };
+        assert_eq!(epsilon_text(&spent(16.512_875)), "ε 16.51 (δ 1e-5)");
+        assert_eq!(epsilon_text(&spent(f64::INFINITY)), "ε inf (δ 1e-5)");
+    }
 
     #[test]
     fn bytes_take_the_largest_binary_unit_below_them() {

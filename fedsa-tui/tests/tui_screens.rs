@@ -135,6 +135,29 @@ fn train_running_wide() {
     assert_snapshot!(render(&mid_run(), WIDE.0, WIDE.1));
 }
 
+/// A differentially private run: the info line carries the privacy spent after the last round,
+/// and each round's log line its own.
+#[test]
+fn train_shows_the_privacy_spent() {
+    let mut app = app();
+    app.screen = Screen::Train;
+    for mut event in scripted_events(2) {
+        if let fedsa_core::Event::RoundFinished { record, .. } = &mut event {
+            record.privacy = Some(fedsa_core::PrivacySpent {
+                epsilon: 1.5 * record.round as f64,
+                delta: 1e-5,
+                releases: record.round,
+            });
+        }
+        apply_event(&mut app, &event);
+    }
+    let screen = render(&app, WIDE.0, WIDE.1);
+    assert!(screen.contains("privacy ε 3.00 (δ 1e-5)"), "{screen}");
+    assert!(screen.contains("loss 0.5975  ε 1.50"), "{screen}");
+    // Without [privacy] nothing of it is drawn.
+    assert!(!render(&mid_run(), WIDE.0, WIDE.1).contains("privacy"));
+}
+
 #[test]
 fn train_finished_fake_federation_80x24() {
     let mut app = app();

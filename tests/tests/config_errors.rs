@@ -115,6 +115,28 @@ fn checks_after_parsing_name_the_config_file_and_the_dotted_field() {
             format!("[data]\npath = \"{missing}/data.csv\"\n"),
             "data.path",
         ),
+        (
+            "privacy-clip",
+            "[privacy]\nclip_norm = 0.0\nnoise_multiplier = 1.0\n".into(),
+            "privacy.clip_norm",
+        ),
+        (
+            "privacy-key",
+            "[privacy]\nclip_norm = 1.0\nnoise_multiplier = 1.0\nepsilon = 3.0\n".into(),
+            "privacy.epsilon",
+        ),
+        (
+            "privacy-local",
+            "[privacy]\nclip_norm = 1.0\nnoise_multiplier = 1.0\n[strategy]\nname = \"local\"\n"
+                .into(),
+            "strategy.name",
+        ),
+        (
+            "privacy-median",
+            "[privacy]\nclip_norm = 1.0\nnoise_multiplier = 1.0\n[strategy]\naggregator = \"median\"\n"
+                .into(),
+            "strategy.aggregator",
+        ),
     ];
     for (name, extra, field) in &cases {
         let config = world.config(name, "fedsa", "lora", extra);

@@ -25,6 +25,7 @@ fn every_example_is_valid_and_names_its_method() {
         ("fedsvd", "fedsvd", "lora"),
         ("feddpa", "feddpa", "lora"),
         ("fedsa-shared-model", "fedsa", "lora"),
+        ("dp-fedsa", "fedsa", "lora"),
     ];
     for (name, strategy, adapter) in expected {
         let path = dir.join(format!("{name}.toml"));
@@ -37,6 +38,8 @@ fn every_example_is_valid_and_names_its_method() {
         );
         assert_eq!(config.strategy.name, strategy, "{name}");
         assert_eq!(config.adapter.kind, adapter, "{name}");
+        // Only the DP example asks for differential privacy.
+        assert_eq!(config.privacy.is_some(), name.starts_with("dp-"), "{name}");
         // The quickstart is the paper's non-IID setting.
         assert_eq!(config.partition.alpha, 0.5, "{name}");
         assert_eq!(config.federation.num_clients, 3, "{name}");

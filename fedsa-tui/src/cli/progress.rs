@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 use std::io::IsTerminal;
 use std::time::Duration;
 
-use fedsa_core::{EvalMetrics, Event, RunSummary, TaskKind};
-use fedsa_engine::units::{human_bytes, percent_or_dash};
+use fedsa_core::{EvalMetrics, Event, RoundRecord, RunSummary, TaskKind};
+use fedsa_engine::units::{epsilon_text, human_bytes, percent_or_dash};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::tables::{MEANS_NOTE, means_header, means_rows};
@@ -73,24 +73,7 @@ impl Progress {
                 error,
             } => self.line(&format!("round {round}: client {client} failed: {error}")),
             Event::RoundFinished { record, .. } => {
-                let acc = record
-                    .mean_accuracy
-                    .map_or_else(|| "-".into(), |a| format!("{:.2}%", a * 100.0));
-                let f1 = record
-                    .mean_f1
-                    .map_or_else(|| "-".into(), |a| format!("{:.2}%", a * 100.0));
-                let loss = record
-                    .mean_train_loss
-                    .map_or_else(|| "-".into(), |l| format!("{l:.4}"));
-                self.line(&format!(
-                    "round {}/{}: mean acc {acc}  mean F1 {f1}  train loss {loss}  up {}  down {}  failed {}  {:.1}s",
-                    record.round,
-                    self.rounds,
-                    human_bytes(record.bytes_up),
-                    human_bytes(record.bytes_down),
-                    record.failed.len(),
-                    record.seconds
-                ));
+                self.line(&round_line(record, self.rounds));
                 if let Some(bar) = &self.bar {
                     bar.set_position(record.round as u64);
                 }
@@ -112,6 +95,31 @@ impl Default for Progress {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// The line printed after each round: the means, the traffic, the failures, the privacy spent
+/// when the run is differentially private, the time.
+pub fn round_line(record: &RoundRecord, rounds: usize) -> String {
+    let acc = record
+        .mean_accuracy
+        .map_or_else(|| "-".into(), |a| format!("{:.2}%", a * 100.0));
+    let f1 = record
+        .mean_f1
+        .map_or_else(|| "-".into(), |a| format!("{:.2}%", a * 100.0));
+    let loss = record
+        .mean_train_loss
+        .map_or_else(|| "-".into(), |l| format!("{l:.4}"));
+    let privacy = record
+        .privacy
+        .map_or_else(String::new, |p| format!("  {}", epsilon_text(&p)));
+    format!(
+        "round {}/{rounds}: mean acc {acc}  mean F1 {f1}  train loss {loss}  up {}  down {}  failed {}{privacy}  {:.1}s",
+        record.round,
+        human_bytes(record.bytes_up),
+        human_bytes(record.bytes_down),
+        record.failed.len(),
+        record.seconds
+    )
 }
 
 /// The table's second column: macro-F1, or for generation the token accuracy.
@@ -196,4 +204,45 @@ pub fn summary_table(summary: &RunSummary, task: TaskKind) -> String {
         let _ = writeln!(out, "{MEANS_NOTE}");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_private_rounds_line_carries_its_epsilon() {
+        let mut record = RoundRecord {
+            round: 3,
+            sampled: vec![0, 1],
+            succeeded: vec![0, 1],
+            failed: vec![],
+            aggregated: true,
+            note: None,
+            mean_accuracy: Some(0.8),
+            mean_f1: Some(0.5),
+            mean_loss: Some(0.4),
+            mean_train_loss: Some(0.45),
+            weighted_accuracy: None,
+            weighted_f1: None,
+            privacy: None,
+            bytes_down: 2048,
+            bytes_up: 1024,
+            seconds: 1.5,
+        };
+        assert_eq!(
+            round_line(&record, 8),
+            "round 3/8: mean acc 80.00%  mean F1 50.00%  train loss 0.4500  up 1.0 KiB  down 2.0 KiB  failed 0  1.5s"
+        );
+        record.privacy = Some(fedsa_core::PrivacySpent {
+            epsilon: 7.143_56,
+            delta: 1e-5,
+            releases: 3,
+        });
+        assert!(
+            round_line(&record, 8).ends_with("failed 0  ε 7.14 (δ 1e-5)  1.5s"),
+            "{}",
+            round_line(&record, 8)
+        );
+    }
 }

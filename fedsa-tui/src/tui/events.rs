@@ -261,7 +261,7 @@ pub fn fold_event(run: &mut RunState, log: &mut Log, event: &Event) {
                 .mean_loss
                 .map_or_else(|| "-".into(), |l| format!("{l:.4}"));
             log.push(format!(
-                "round {}: mean acc {}  F1 {}  loss {loss}{}",
+                "round {}: mean acc {}  F1 {}  loss {loss}{}{}",
                 record.round,
                 percent_or_dash(record.mean_accuracy),
                 percent_or_dash(record.mean_f1),
@@ -269,7 +269,11 @@ pub fn fold_event(run: &mut RunState, log: &mut Log, event: &Event) {
                     String::new()
                 } else {
                     format!("  failed {}", record.failed.len())
-                }
+                },
+                // The info line shows δ; the log, narrower, only ε.
+                record
+                    .privacy
+                    .map_or_else(String::new, |p| format!("  ε {:.2}", p.epsilon))
             ));
             run.rounds.push(record.clone());
         }

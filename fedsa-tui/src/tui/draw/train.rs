@@ -4,6 +4,7 @@
 
 use std::fmt::Write as _;
 
+use fedsa_engine::units::epsilon_text;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style, Stylize};
@@ -134,6 +135,11 @@ fn render_info(app: &App, area: Rect, buf: &mut Buffer) {
             Span::styled("  down ", dim),
             Span::raw(human_bytes(run.bytes_down)),
         ]);
+        // The privacy spent so far, after the last round that reported it.
+        if let Some(spent) = run.rounds.iter().rev().find_map(|r| r.privacy) {
+            spans.push(Span::styled("  privacy ", dim));
+            spans.push(Span::raw(epsilon_text(&spent)));
+        }
         if let Some(elapsed) = app.elapsed {
             spans.push(Span::styled("  elapsed ", dim));
             spans.push(Span::raw(clock(elapsed.as_secs_f64())));
