@@ -89,6 +89,25 @@ pub(crate) fn validate(config: &Config, source_name: &str) -> Result<()> {
             ),
         );
     }
+    // FedEx-LoRA's residual is computed from the clients' raw factors, after the clipped,
+    // noisy mean: it would release each client's product unprotected.
+    if strategy.server == crate::ServerRule::ExactResidual {
+        return bad(
+            "strategy.name",
+            format!(
+                "`{}` sends down a residual made from every client's unclipped factors, which \
+                 [privacy] cannot protect; use fedit, ffa, fedsvd or rolora with [privacy]",
+                strategy.name
+            ),
+        );
+    }
+    // The shared-model mode relays one client's B and head to the next, unprotected.
+    if strategy.shared_model {
+        return bad(
+            "strategy.share_local_model",
+            "hands each client's B and head to the next client unprotected; it cannot be combined with [privacy]".into(),
+        );
+    }
     let aggregator = config.strategy.aggregator.as_str();
     if !PRIVATE_AGGREGATORS.contains(&aggregator) {
         return bad(
@@ -195,6 +214,20 @@ mod tests {
                     p("clip_norm = 1.0\nnoise_multiplier = 1.0")
                 ),
                 "strategy.aggregator",
+            ),
+            (
+                format!(
+                    "{}[strategy]\nname = \"fedex\"\n",
+                    p("clip_norm = 1.0\nnoise_multiplier = 1.0")
+                ),
+                "strategy.name",
+            ),
+            (
+                format!(
+                    "{}[strategy]\nshare_local_model = true\n",
+                    p("clip_norm = 1.0\nnoise_multiplier = 1.0")
+                ),
+                "strategy.share_local_model",
             ),
         ] {
             assert_eq!(field_of(&extra), field, "{extra}");

@@ -312,23 +312,21 @@ impl AdapterSet {
         };
         let mut regs: Vec<Option<Tensor>> = vec![None; self.plan.registers];
         regs[X] = Some(x.clone());
-        match self.deltas.get(&la.module) {
-            // The frozen layer is `W0 + Δ`: its output gains `x·Δᵀ`, and the fused node's
-            // input gradient (`dy·W0`) must see `W0 + Δ` too. The fused node detaches `base`,
-            // so the correction's product is detached there; an op list keeps it in the graph.
-            Some(delta) => {
-                let fused = matches!(self.plan.body, Body::LowRank { .. });
-                let xin = if fused { x.detach() } else { x.clone() };
-                let corrected = crate::layers::linear(&xin, &delta, None)
-                    .and_then(|c| base.add(&c))
-                    .ctx("adding the weight correction")?;
-                regs[BASE] = Some(corrected);
-                regs[W0] = Some(w0.add(&delta).ctx("correcting the frozen weight")?);
-            }
-            None => {
-                regs[BASE] = Some(base);
-                regs[W0] = Some(w0.clone());
-            }
+        // The frozen layer is `W0 + Δ` when the server has corrected it: its output gains
+        // `x·Δᵀ`, and the fused node's input gradient (`dy·W0`) must see `W0 + Δ` too. The
+        // fused node detaches `base`, so the correction's product is detached there; an op
+        // list keeps it in the graph.
+        if let Some(delta) = self.deltas.get(&la.module) {
+            let fused = matches!(self.plan.body, Body::LowRank { .. });
+            let xin = if fused { x.detach() } else { x.clone() };
+            let corrected = crate::layers::linear(&xin, &delta, None)
+                .and_then(|c| base.add(&c))
+                .ctx("adding the weight correction")?;
+            regs[BASE] = Some(corrected);
+            regs[W0] = Some(w0.add(&delta).ctx("correcting the frozen weight")?);
+        } else {
+            regs[BASE] = Some(base);
+            regs[W0] = Some(w0.clone());
         }
         for (&reg, (_, t)) in self.shared_regs.iter().zip(&self.shared) {
             regs[reg] = Some(t.clone());

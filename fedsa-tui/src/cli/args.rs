@@ -23,12 +23,14 @@ pub struct Cli {
 /// The built-in strategies, one line each, for `fedsa --help` (from the same table the config
 /// and the TUI read).
 pub fn strategies_help() -> String {
-    let mut text = String::from("Strategies ([strategy] name = ...):\n");
-    for b in &fedsa_core::BUILTINS {
-        text.push_str(&format!("  {:<8} {}\n", b.name, b.summary));
-    }
-    text.push_str("  custom   per-role train/share from [strategy.roles]");
-    text
+    let mut lines = vec!["Strategies ([strategy] name = ...):".to_string()];
+    lines.extend(
+        fedsa_core::BUILTINS
+            .iter()
+            .map(|b| format!("  {:<8} {}", b.name, b.summary)),
+    );
+    lines.push("  custom   per-role train/share from [strategy.roles]".into());
+    lines.join("\n")
 }
 
 #[derive(Debug, Subcommand)]

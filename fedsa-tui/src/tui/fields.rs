@@ -126,7 +126,7 @@ pub const FIELDS: &[FieldSpec] = &[
     field(
         "strategy.name",
         "Strategy",
-        "fedsa A; fedit all; ffa B, A frozen; local none; fedex, rolora, fedsvd, feddpa: --help",
+        "fedsa A; fedit all; ffa B (A frozen); local none; fedex rolora fedsvd feddpa",
         &fedsa_core::STRATEGY_NAMES,
     ),
     field(
