@@ -74,11 +74,37 @@ fn rolora_freezes_the_other_factor_and_aggregates_exactly() {
 fn rolora_mean_of_the_trained_factor_is_the_mean_of_the_products() {
     let n = 3;
     let mut fed = federation(Strategy::rolora(), settings(n, n, 1));
-    let b_names = names(&fed, Role::B);
+    let (a_names, b_names) = (names(&fed, Role::A), names(&fed, Role::B));
     let b0 = held(&fed, 0, &b_names);
-    // With B common, Σp_k B·A_k = B·(Σp_k A_k): the global A is the exact aggregate, and every
-    // client's B is still the common one.
+    // Each client's A after round 1, trained apart from any federation.
+    let alone: Vec<ParamSet> = (0..n)
+        .map(|id| {
+            let mut c = FakeTrainer::new(id, 10 * (id + 1), 2, 99);
+            c.configure(&Strategy::rolora()).unwrap();
+            c.set_trained_roles(&Strategy::rolora().plan(1).trained_roles())
+                .unwrap();
+            c.train(1).unwrap();
+            c.params(&a_names).unwrap()
+        })
+        .collect();
     fed.run_round().unwrap();
+    let weights = [10.0 / 60.0, 20.0 / 60.0, 30.0 / 60.0];
+    for name in &a_names {
+        let got = fed.global().require(name).unwrap().data().to_vec();
+        for (i, g) in got.iter().enumerate() {
+            let want: f64 = alone
+                .iter()
+                .zip(weights)
+                .map(|(p, w)| w * f64::from(p.require(name).unwrap().data()[i]))
+                .sum();
+            assert!(
+                (f64::from(*g) - want).abs() < 1e-6,
+                "{name}[{i}]: {g} vs {want}"
+            );
+        }
+    }
+    // With B common, Σp_k B·A_k = B·(Σp_k A_k): the mean of the trained factor is the exact
+    // mean of the products, because every client's B is still the common one.
     for c in 0..n {
         assert_eq!(held(&fed, c, &b_names), b0);
     }

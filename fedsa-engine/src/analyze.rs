@@ -153,11 +153,21 @@ fn local_round(config: &Config, ckpt: &Checkpoint) -> Result<(Vec<ParamSet>, Vec
     // The learning-rate schedule is defined up to the last round: repeat it rather than run past.
     let train_round = (round + 1).min(config.federation.rounds.max(1));
     let (mut starts, mut ends) = (Vec::new(), Vec::new());
+    // FedEx-LoRA's corrected base is the server's: every client trains on it.
+    let deltas = ckpt
+        .params("global.safetensors")?
+        .filter(fedsa_core::is_base_delta);
     for (k, trainer) in prepared.trainers.iter_mut().enumerate() {
         trainer.configure(&strategy)?;
+        if strategy.schedule != fedsa_core::Schedule::Fixed {
+            trainer.set_trained_roles(&strategy.plan(train_round).trained_roles())?;
+        }
         trainer
             .load_state(&ckpt.client(k)?)
             .with_context(|| format!("restoring client {k} of {}", ckpt.path().display()))?;
+        if !deltas.is_empty() {
+            trainer.set_params(&deltas)?;
+        }
         let names: Vec<String> = trainer.roles().into_keys().collect();
         starts.push(trainer.params(&names)?);
         trainer
@@ -237,6 +247,20 @@ fn strategy_notes(config: &Config, measured: Measured) -> Vec<String> {
                 strategy.name
             ));
         }
+    }
+    if strategy.personal_adapter {
+        notes.push(format!(
+            "`{}` runs two adapters: A and B here are the global adapter's (aggregated); the \
+             local adapter (lora_A.local, lora_B.local) stays on its client and is not measured",
+            strategy.name
+        ));
+    }
+    if strategy.schedule != fedsa_core::Schedule::Fixed {
+        notes.push(format!(
+            "`{}` trains A and B in alternate rounds: a local round moves only the factor of \
+             the round after the checkpoint",
+            strategy.name
+        ));
     }
     notes
 }
