@@ -452,3 +452,40 @@ pub fn metrics_without_times(path: &Path) -> Vec<serde_json::Value> {
         })
         .collect()
 }
+
+/// The round `checkpoints/LATEST` of run folder `dir` names (0 before the first checkpoint).
+pub fn latest_round(dir: &Path) -> usize {
+    std::fs::read_to_string(dir.join("checkpoints/LATEST"))
+        .ok()
+        .and_then(|t| t.trim().strip_prefix("round-").and_then(|r| r.parse().ok()))
+        .unwrap_or(0)
+}
+
+/// Starts `fedsa run CONFIG` and kills it with SIGKILL as soon as its run folder `run_dir`
+/// holds the checkpoint of round `round` or a later one; returns the round it was killed at.
+#[cfg(unix)]
+pub fn run_and_kill_after_checkpoint(config: &Path, run_dir: &Path, round: usize) -> usize {
+    use std::os::unix::process::ExitStatusExt;
+    use std::time::{Duration, Instant};
+
+    let mut child = std::process::Command::new(fedsa_bin())
+        .arg("run")
+        .arg(config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("starting fedsa");
+    let deadline = Instant::now() + Duration::from_mins(2);
+    while latest_round(run_dir) < round {
+        assert!(Instant::now() < deadline, "no checkpoint appeared");
+        assert!(
+            child.try_wait().expect("polling fedsa").is_none(),
+            "the run ended before it could be killed"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().expect("killing fedsa");
+    let status = child.wait().expect("waiting for fedsa");
+    assert_eq!(status.signal(), Some(9), "the child must die by SIGKILL");
+    latest_round(run_dir)
+}

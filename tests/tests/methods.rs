@@ -5,10 +5,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use fedsa_tests::fixtures::{
     HIDDEN, LAYERS, TinyWorld, fedsa_bin, fedsa_ok, metric_lines, metrics_without_times,
+    run_and_kill_after_checkpoint,
 };
 
 const ROUNDS: usize = 6;
@@ -20,13 +20,6 @@ const FACTOR_BYTES: u64 = (MODULES * 4 * HIDDEN * 4) as u64;
 /// One `[out, in]` residual per module.
 const RESIDUAL_BYTES: u64 = (MODULES * HIDDEN * HIDDEN * 4) as u64;
 const CLIENTS: u64 = 3;
-
-fn latest_round(dir: &Path) -> usize {
-    std::fs::read_to_string(dir.join("checkpoints/LATEST"))
-        .ok()
-        .and_then(|t| t.trim().strip_prefix("round-").and_then(|r| r.parse().ok()))
-        .unwrap_or(0)
-}
 
 /// Per round: (bytes up, bytes down) from the run's round records.
 fn round_bytes(run: &Path) -> Vec<(u64, u64)> {
@@ -46,8 +39,6 @@ fn round_bytes(run: &Path) -> Vec<(u64, u64)> {
 /// identical metrics and returns the uninterrupted run's folder.
 #[cfg(unix)]
 fn run_killed_and_resumed(world: &TinyWorld, name: &str, strategy: &str, extra: &str) -> PathBuf {
-    use std::os::unix::process::ExitStatusExt;
-
     let config = world.config(name, strategy, "lora", &format!("{EXTRA}{extra}"));
     let reference_out = world.dir.path().join(format!("reference-{name}"));
     fedsa_ok([
@@ -57,28 +48,8 @@ fn run_killed_and_resumed(world: &TinyWorld, name: &str, strategy: &str, extra: 
         config.as_os_str(),
     ]);
     let run_dir = world.runs().join(name);
-    let mut child = Command::new(fedsa_bin())
-        .arg("run")
-        .arg(&config)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_mins(2);
-    while latest_round(&run_dir) < 2 {
-        assert!(Instant::now() < deadline, "{name}: no checkpoint appeared");
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "{name}: the run ended before it could be killed"
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    child.kill().unwrap();
-    assert_eq!(child.wait().unwrap().signal(), Some(9));
-    assert!(
-        latest_round(&run_dir) < ROUNDS,
-        "{name}: killed after the run finished"
-    );
+    let killed_at = run_and_kill_after_checkpoint(&config, &run_dir, 2);
+    assert!(killed_at < ROUNDS, "{name}: killed after the run finished");
     fedsa_ok(["run".as_ref(), "--resume".as_ref(), config.as_os_str()]);
     let reference = reference_out.join(name);
     assert_eq!(
