@@ -4,55 +4,13 @@ use std::collections::BTreeSet;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
+mod common;
+
+use common::{client_params, clients, federation, names_with_role, settings};
 use fedsa_core::testing::{FakeFaults, FakeTrainer};
 use fedsa_core::{
-    ClientTrainer, Event, Federation, FederationSettings, NoEvents, ParamSet, Role, RoundRecord,
-    Strategy, WeightedMean,
+    ClientTrainer, Event, Federation, NoEvents, ParamSet, Role, RoundRecord, Strategy, WeightedMean,
 };
-
-fn settings(n: usize, per_round: usize, rounds: usize) -> FederationSettings {
-    FederationSettings {
-        num_clients: n,
-        clients_per_round: per_round,
-        rounds,
-        seed: 7,
-        failure_rate: 0.0,
-        eval_every: 1,
-    }
-}
-
-fn clients(n: usize) -> Vec<FakeTrainer> {
-    (0..n)
-        .map(|id| FakeTrainer::new(id, 10 * (id + 1), 2, 99))
-        .collect()
-}
-
-fn federation(strategy: Strategy, s: FederationSettings, cs: Vec<FakeTrainer>) -> Federation {
-    let boxed: Vec<Box<dyn ClientTrainer>> = cs
-        .into_iter()
-        .map(|c| Box::new(c) as Box<dyn ClientTrainer>)
-        .collect();
-    Federation::new(
-        s,
-        strategy,
-        Box::new(WeightedMean),
-        boxed,
-        Box::new(NoEvents),
-    )
-    .unwrap()
-}
-
-fn names_with_role(fed: &Federation, role: Role) -> Vec<String> {
-    fed.roles()
-        .into_iter()
-        .filter(|(_, r)| *r == role)
-        .map(|(n, _)| n)
-        .collect()
-}
-
-fn client_params(fed: &Federation, c: usize, names: &[String]) -> ParamSet {
-    fed.clients()[c].params(names).unwrap()
-}
 
 fn run_all(fed: &mut Federation) {
     fed.run(&AtomicBool::new(false), &mut |_, _| Ok(()))

@@ -3,62 +3,39 @@
 
 use std::sync::atomic::AtomicBool;
 
-use fedsa_core::testing::FakeTrainer;
-use fedsa_core::{
-    ClientTrainer, Federation, FederationSettings, NoEvents, ParamSet, Role, Strategy, WeightedMean,
-};
+mod common;
 
-fn settings(n: usize, per_round: usize, rounds: usize) -> FederationSettings {
-    FederationSettings {
-        num_clients: n,
-        clients_per_round: per_round,
-        rounds,
-        seed: 7,
-        failure_rate: 0.0,
-        eval_every: 1,
-    }
-}
+use common::{client_params, clients, names_with_role, settings};
+
+use fedsa_core::testing::FakeTrainer;
+use fedsa_core::{ClientTrainer, Federation, FederationSettings, ParamSet, Role, Strategy};
 
 fn federation(strategy: Strategy, s: FederationSettings) -> Federation {
-    let boxed: Vec<Box<dyn ClientTrainer>> = (0..s.num_clients)
-        .map(|id| Box::new(FakeTrainer::new(id, 10 * (id + 1), 2, 99)) as Box<dyn ClientTrainer>)
-        .collect();
-    Federation::new(
-        s,
-        strategy,
-        Box::new(WeightedMean),
-        boxed,
-        Box::new(NoEvents),
-    )
-    .unwrap()
-}
-
-fn names(fed: &Federation, role: Role) -> Vec<String> {
-    fed.roles()
-        .into_iter()
-        .filter(|(_, r)| *r == role)
-        .map(|(n, _)| n)
-        .collect()
-}
-
-fn held(fed: &Federation, c: usize, names: &[String]) -> ParamSet {
-    fed.clients()[c].params(names).unwrap()
+    let n = s.num_clients;
+    common::federation(strategy, s, clients(n))
 }
 
 #[test]
 fn rolora_freezes_the_other_factor_and_aggregates_exactly() {
     let n = 3;
     let mut fed = federation(Strategy::rolora(), settings(n, n, 4));
-    let (a, b) = (names(&fed, Role::A), names(&fed, Role::B));
+    let (a, b) = (
+        names_with_role(&fed, Role::A),
+        names_with_role(&fed, Role::B),
+    );
     for round in 1..=4 {
         let before: Vec<(ParamSet, ParamSet)> = (0..n)
-            .map(|c| (held(&fed, c, &a), held(&fed, c, &b)))
+            .map(|c| (client_params(&fed, c, &a), client_params(&fed, c, &b)))
             .collect();
         let record = fed.run_round().unwrap();
         let frozen = if round % 2 == 1 { &b } else { &a };
         for (c, (pa, pb)) in before.iter().enumerate() {
             let was = if round % 2 == 1 { pb } else { pa };
-            assert_eq!(&held(&fed, c, frozen), was, "round {round}, client {c}");
+            assert_eq!(
+                &client_params(&fed, c, frozen),
+                was,
+                "round {round}, client {c}"
+            );
         }
         // Only the trained factor (2 layers) and the head go up: A is 2x3, B 4x2.
         let factor_bytes = if round % 2 == 1 { 2 * 6 * 4 } else { 2 * 8 * 4 };
@@ -74,8 +51,11 @@ fn rolora_freezes_the_other_factor_and_aggregates_exactly() {
 fn rolora_mean_of_the_trained_factor_is_the_mean_of_the_products() {
     let n = 3;
     let mut fed = federation(Strategy::rolora(), settings(n, n, 1));
-    let (a_names, b_names) = (names(&fed, Role::A), names(&fed, Role::B));
-    let b0 = held(&fed, 0, &b_names);
+    let (a_names, b_names) = (
+        names_with_role(&fed, Role::A),
+        names_with_role(&fed, Role::B),
+    );
+    let b0 = client_params(&fed, 0, &b_names);
     // Each client's A after round 1, trained apart from any federation.
     let alone: Vec<ParamSet> = (0..n)
         .map(|id| {
@@ -106,7 +86,7 @@ fn rolora_mean_of_the_trained_factor_is_the_mean_of_the_products() {
     // With B common, Σp_k B·A_k = B·(Σp_k A_k): the mean of the trained factor is the exact
     // mean of the products, because every client's B is still the common one.
     for c in 0..n {
-        assert_eq!(held(&fed, c, &b_names), b0);
+        assert_eq!(client_params(&fed, c, &b_names), b0);
     }
 }
 
@@ -135,7 +115,7 @@ fn shared_model_mode_hands_b_and_head_from_client_to_client() {
         ..Strategy::fedsa()
     };
     let mut fed = federation(strategy, settings(2, 2, 1));
-    let b = names(&fed, Role::B);
+    let b = names_with_role(&fed, Role::B);
     let record = fed.run_round().unwrap();
     let (first, second) = (record.sampled[0], record.sampled[1]);
     // The fake pulls each trained value half way to its client's target: B targets are
@@ -145,7 +125,7 @@ fn shared_model_mode_hands_b_and_head_from_client_to_client() {
     let want = 0.5 * t(first) + 0.5 * (t(second) - 0.5 * t(first));
     // Every client is evaluated with the last B: the second's.
     for c in 0..2 {
-        for v in held(&fed, c, &b)
+        for v in client_params(&fed, c, &b)
             .iter()
             .flat_map(|(_, t)| t.data().to_vec())
         {
@@ -156,7 +136,7 @@ fn shared_model_mode_hands_b_and_head_from_client_to_client() {
     let mut own = federation(Strategy::fedsa(), settings(2, 2, 1));
     own.run_round().unwrap();
     for c in 0..2 {
-        for v in held(&own, c, &b)
+        for v in client_params(&own, c, &b)
             .iter()
             .flat_map(|(_, t)| t.data().to_vec())
         {

@@ -43,6 +43,7 @@ mod adapter;
 mod aggregator;
 mod guard;
 mod macros;
+mod mean;
 mod options;
 mod state;
 
@@ -54,6 +55,7 @@ pub use abi::{
 };
 pub use adapter::AdapterSpecSource;
 pub use aggregator::{AggregatorPlugin, ClientFactors, ModuleFactors, ModuleOutcome};
+pub use mean::weighted_mean;
 pub use options::{OPTIONS_FIELD, OptionValue, Options};
 pub use state::{decode_state, encode_state};
 

@@ -39,13 +39,7 @@ impl AggregatorPlugin for ProductMean {
         weights: &[f64],
         out: &mut [f32],
     ) -> Result<(), String> {
-        for (j, o) in out.iter_mut().enumerate() {
-            *o = clients
-                .iter()
-                .zip(weights)
-                .map(|(c, w)| w * f64::from(c[j]))
-                .sum::<f64>() as f32;
-        }
+        fedsa_plugin_api::weighted_mean(clients, weights, out);
         Ok(())
     }
 

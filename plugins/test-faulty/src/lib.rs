@@ -47,13 +47,7 @@ impl AggregatorPlugin for Faulty {
             }
             return Err(format!("test_faulty refuses `{tensor}` in round {round}"));
         }
-        for (j, o) in out.iter_mut().enumerate() {
-            *o = clients
-                .iter()
-                .zip(weights)
-                .map(|(c, w)| w * f64::from(c[j]))
-                .sum::<f64>() as f32;
-        }
+        fedsa_plugin_api::weighted_mean(clients, weights, out);
         Ok(())
     }
 }
