@@ -41,7 +41,7 @@ fn federation(strategy: &Strategy, n: usize, rounds: usize) -> Federation {
     )
     .unwrap();
     if let Some(rule) = module_rule(strategy.server) {
-        fed.set_module_rule(rule);
+        fed.set_module_rule(rule).unwrap();
     }
     fed
 }

@@ -28,6 +28,7 @@ fn module(name: &str) -> LowRankModule {
         name: name.into(),
         a: format!("{name}.lora_A.weight"),
         b: format!("{name}.lora_B.weight"),
+        rank: 2,
         scale: 2.0,
     }
 }

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::config_source::UNNAMED_CONFIG;
-use crate::{Error, FederationSettings, Result, Role, RolePolicy, Strategy, TaskConfig};
+use crate::{
+    ClientsConfig, Error, FederationSettings, Result, Role, RolePolicy, Strategy, TaskConfig,
+};
 
 /// A complete run description.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,6 +40,9 @@ pub struct Config {
     pub training: TrainingConfig,
     #[serde(default)]
     pub adapter: AdapterConfig,
+    /// Per-client ranks, local steps and batch sizes; every client alike when absent.
+    #[serde(default, skip_serializing_if = "ClientsConfig::is_empty")]
+    pub clients: ClientsConfig,
     #[serde(default)]
     pub strategy: StrategyConfig,
     /// Client-level differential privacy around the upload; none when absent.
@@ -651,7 +656,10 @@ impl Config {
         if a.kind.is_empty() {
             return bad("adapter.kind", "must not be empty".into());
         }
-        self.strategy(source_name)?;
+        self.clients
+            .validate(self.federation.num_clients, source_name)?;
+        let strategy = self.strategy(source_name)?;
+        self.check_rank_support(&strategy.name, source_name)?;
         if self.strategy.aggregator.is_empty() {
             return bad("strategy.aggregator", "must not be empty".into());
         }

@@ -6,6 +6,7 @@
 
 mod aggregator;
 mod batch;
+mod clients;
 pub mod config;
 mod config_source;
 mod error;
@@ -27,6 +28,7 @@ mod trainer;
 
 pub use aggregator::{Aggregator, ClientFailure, ClientUpdate, WeightedMean, weighted_mean};
 pub use batch::{Batch, EncodedExample};
+pub use clients::{ClientsConfig, RANK_HETEROGENEOUS_STRATEGIES};
 pub use config::Config;
 pub use config_source::{ConfigSource, UNNAMED_CONFIG};
 pub use error::{Error, Result, chain_text};
@@ -39,7 +41,7 @@ pub use metrics::{
 };
 pub use module_rule::{
     BASE_DELTA_SUFFIX, LowRankModule, ModuleRule, ModuleUpdate, base_delta_name, example_weights,
-    is_base_delta,
+    is_base_delta, slice_factor,
 };
 pub use params::{ParamSet, TensorData};
 pub use privacy::{PRIVATE_AGGREGATORS, PrivacyConfig};

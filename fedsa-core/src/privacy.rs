@@ -101,6 +101,18 @@ pub(crate) fn validate(config: &Config, source_name: &str) -> Result<()> {
             ),
         );
     }
+    // FLoRA, FlexLoRA and HetLoRA combine the raw factors in their server rule, outside the
+    // clipped, noisy mean.
+    if strategy.server.aggregates_factors() {
+        return bad(
+            "strategy.name",
+            format!(
+                "`{}` combines every client's unclipped factors in its server rule, which \
+                 [privacy] cannot protect; use fedit, ffa, fedsvd or rolora with [privacy]",
+                strategy.name
+            ),
+        );
+    }
     // The shared-model mode relays one client's B and head to the next, unprotected.
     if strategy.shared_model {
         return bad(

@@ -56,6 +56,28 @@ pub enum ServerRule {
     /// FedSVD: every `every` aggregations, `A` and `B` re-factorised from the SVD of `B̄·A` so
     /// that `A`'s rows are orthonormal and the product is unchanged.
     SvdRefresh { every: usize },
+    /// FLoRA: the clients' factors stacked, so that the product is exactly `Σp_k s_k B_kA_k`,
+    /// merged into every client's frozen weight; each client then starts afresh (A random,
+    /// B zero). The server keeps no factors.
+    MergeStacked,
+    /// FlexLoRA: `ΔW = Σp_k s_k B_kA_k`; each client receives the truncated SVD of `ΔW` at
+    /// its own rank.
+    SvdTruncate,
+    /// HetLoRA: the factors zero-padded to the largest rank and summed with weights
+    /// proportional to `‖B_kA_k‖_F`; each client receives the first `r_k` components.
+    NormPadded,
+}
+
+impl ServerRule {
+    /// Whether the rule combines each module's factors itself, in place of the aggregator:
+    /// then the clients' ranks may differ, and the aggregator sees only the other shared
+    /// tensors (the head).
+    pub fn aggregates_factors(self) -> bool {
+        matches!(
+            self,
+            ServerRule::MergeStacked | ServerRule::SvdTruncate | ServerRule::NormPadded
+        )
+    }
 }
 
 /// A federated strategy: one policy per role, plus how it varies and what the server adds.
@@ -319,6 +341,38 @@ impl Strategy {
         }
     }
 
+    /// A strategy that shares A, B and the head and whose server `rule` combines each
+    /// module's factors (the methods for clients of different ranks).
+    fn factor_rule(name: &str, rule: ServerRule) -> Self {
+        Self {
+            server: rule,
+            ..Self::from_roles(
+                name,
+                RolePolicy::SHARED,
+                RolePolicy::SHARED,
+                RolePolicy::SHARED,
+            )
+        }
+    }
+
+    /// FLoRA (Wang et al., NeurIPS 2024): the stacked factors' exact product merged into the
+    /// base every round, the adapters re-initialised; the head is FedAvg'd.
+    pub fn flora() -> Self {
+        Self::factor_rule("flora", ServerRule::MergeStacked)
+    }
+
+    /// FlexLoRA (Bai et al., NeurIPS 2024): each client gets the SVD of the mean full-size
+    /// update truncated to its own rank; the head is FedAvg'd.
+    pub fn flexlora() -> Self {
+        Self::factor_rule("flexlora", ServerRule::SvdTruncate)
+    }
+
+    /// HetLoRA (Cho et al., EMNLP 2024): zero-padding, norm-weighted sum, per-client
+    /// truncation; the head is FedAvg'd.
+    pub fn hetlora() -> Self {
+        Self::factor_rule("hetlora", ServerRule::NormPadded)
+    }
+
     /// A built-in strategy by name.
     pub fn builtin(name: &str) -> Result<Self> {
         BUILTINS
@@ -386,8 +440,18 @@ impl Strategy {
     /// Whether the server holds `role` in its global state: it is shared, or the server rule
     /// rewrites it (FedSVD's A).
     pub fn server_holds(&self, role: Role) -> bool {
+        if self.server == ServerRule::MergeStacked && matches!(role, Role::A | Role::B) {
+            // FLoRA's server keeps the merged product (the base corrections), not factors.
+            return false;
+        }
         self.shares(role)
             || (matches!(self.server, ServerRule::SvdRefresh { .. }) && role == Role::A)
+    }
+
+    /// Whether clients re-initialise their factors whenever a merged update reaches them
+    /// (FLoRA: the merged base already holds what the factors learned).
+    pub fn restarts_factors(&self) -> bool {
+        self.server == ServerRule::MergeStacked
     }
 
     /// Whether anything at all crosses between client and server.
@@ -465,6 +529,23 @@ mod tests {
         let s = Strategy::fedsvd();
         assert!(!s.trains(Role::A) && !s.shares(Role::A) && s.server_holds(Role::A));
         assert!(!Strategy::ffa().server_holds(Role::A));
+    }
+
+    #[test]
+    fn the_heterogeneous_rank_methods_combine_factors_on_the_server() {
+        for s in [Strategy::flora(), Strategy::flexlora(), Strategy::hetlora()] {
+            assert!(
+                s.server.aggregates_factors() && s.needs_low_rank_modules(),
+                "{}",
+                s.name
+            );
+            assert!(s.shares(Role::A) && s.shares(Role::B) && s.server_holds(Role::Head));
+        }
+        let flora = Strategy::flora();
+        assert!(!flora.server_holds(Role::A) && !flora.server_holds(Role::B));
+        assert!(flora.restarts_factors() && !Strategy::flexlora().restarts_factors());
+        assert!(Strategy::flexlora().server_holds(Role::B));
+        assert!(!Strategy::fedex().server.aggregates_factors());
     }
 
     #[test]

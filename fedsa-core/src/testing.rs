@@ -28,6 +28,7 @@ pub struct FakeTrainer {
     id: usize,
     num_examples: usize,
     layers: usize,
+    rank: usize,
     params: ParamSet,
     roles: BTreeMap<String, Role>,
     trainable: BTreeSet<Role>,
@@ -42,16 +43,29 @@ impl FakeTrainer {
     /// Client `id` with `num_examples` examples and `layers` adapted layers; the initial
     /// parameters depend only on `seed`, as a real seeded init would.
     pub fn new(id: usize, num_examples: usize, layers: usize, seed: u64) -> Self {
-        let mut rng = SeededRng::new(seed);
+        Self::with_rank(id, num_examples, layers, 2, seed)
+    }
+
+    /// As [`FakeTrainer::new`], with factors of rank `rank` (`A` `[rank, 3]`, `B` `[4, rank]`).
+    pub fn with_rank(
+        id: usize,
+        num_examples: usize,
+        layers: usize,
+        rank: usize,
+        seed: u64,
+    ) -> Self {
         let mut params = ParamSet::new();
         let mut roles = BTreeMap::new();
+        let mut rng = SeededRng::new(seed);
         for l in 0..layers {
-            let a = format!("layer.{l}.lora_A.weight");
-            let b = format!("layer.{l}.lora_B.weight");
-            let a_init: Vec<f32> = (0..6).map(|_| rng.next_f64() as f32 - 0.5).collect();
-            params.insert(&a, vec![2, 3], a_init).expect("shape");
+            let (a, b) = Self::factor_names(l);
+            params
+                .insert(&a, vec![rank, 3], Self::draw_a(&mut rng, rank))
+                .expect("shape");
             // `[out, r]` with out ≠ in, so an orientation mistake changes a shape.
-            params.insert(&b, vec![4, 2], vec![0.0; 8]).expect("shape");
+            params
+                .insert(&b, vec![4, rank], vec![0.0; 4 * rank])
+                .expect("shape");
             roles.insert(a, Role::A);
             roles.insert(b, Role::B);
         }
@@ -63,6 +77,7 @@ impl FakeTrainer {
             id,
             num_examples,
             layers,
+            rank,
             params,
             roles,
             trainable: BTreeSet::new(),
@@ -71,6 +86,22 @@ impl FakeTrainer {
             rounds_trained: 0,
             deltas: ParamSet::new(),
         }
+    }
+
+    fn factor_names(l: usize) -> (String, String) {
+        (
+            format!("layer.{l}.lora_A.weight"),
+            format!("layer.{l}.lora_B.weight"),
+        )
+    }
+
+    fn draw_a(rng: &mut SeededRng, rank: usize) -> Vec<f32> {
+        (0..rank * 3).map(|_| rng.next_f64() as f32 - 0.5).collect()
+    }
+
+    /// The rank of this client's factors.
+    pub fn rank(&self) -> usize {
+        self.rank
     }
 
     /// Adds misbehaviour.
@@ -128,9 +159,22 @@ impl ClientTrainer for FakeTrainer {
                 name: format!("layer.{l}"),
                 a: format!("layer.{l}.lora_A.weight"),
                 b: format!("layer.{l}.lora_B.weight"),
+                rank: self.rank,
                 scale: Self::SCALE,
             })
             .collect()
+    }
+
+    fn restart_factors(&mut self, seed: u64) -> Result<()> {
+        let mut rng = SeededRng::new(seed);
+        for l in 0..self.layers {
+            let (a, b) = Self::factor_names(l);
+            self.params
+                .insert(a, vec![self.rank, 3], Self::draw_a(&mut rng, self.rank))?;
+            self.params
+                .insert(b, vec![4, self.rank], vec![0.0; 4 * self.rank])?;
+        }
+        Ok(())
     }
 
     fn roles(&self) -> BTreeMap<String, Role> {

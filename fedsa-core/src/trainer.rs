@@ -51,6 +51,17 @@ pub trait ClientTrainer: Send {
         Vec::new()
     }
 
+    /// Re-initialises every low-rank module's factors as at the start (A drawn afresh from
+    /// `seed`, B zero, so the product is zero) and forgets their optimizer moments: FLoRA's
+    /// clients start over once the server has merged what they learned into the base.
+    fn restart_factors(&mut self, seed: u64) -> Result<()> {
+        let _ = seed;
+        Err(Error::Client {
+            client: 0,
+            message: "this trainer cannot re-initialise its adapter's factors".into(),
+        })
+    }
+
     /// The role of every parameter that could be exchanged, by name.
     fn roles(&self) -> BTreeMap<String, Role>;
 

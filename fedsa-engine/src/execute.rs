@@ -86,12 +86,15 @@ fn run_prepared(
         sink,
     )?;
     if let Some(rule) = rule {
-        fed.set_module_rule(rule);
+        fed.set_module_rule(rule)?;
     }
 
     fed.emit(Event::Log {
         message: adapter_plan,
     });
+    for line in config.client_settings_lines() {
+        fed.emit(Event::Log { message: line });
+    }
     for skipped in &skipped_plugins {
         fed.emit(Event::Log {
             message: format!(

@@ -39,8 +39,9 @@ pub fn export(run: &Path, client: usize, out: &Path, force: bool) -> Result<Expo
     if RunDir::open(run)?.config()?.task.kind.is_generation() {
         let session = load_generation_client(run, client)?;
         let params = trained_params(&session.trainer)?;
+        let adapter = session.config.client_adapter(client);
         let source = PeftSource {
-            adapter: &session.config.adapter,
+            adapter: &adapter,
             base_model: session.config.model.path.display().to_string(),
             // Decoder parameter names already start with Hugging Face's `model.`.
             family_prefix: "",
@@ -53,8 +54,9 @@ pub fn export(run: &Path, client: usize, out: &Path, force: bool) -> Result<Expo
     } else {
         let session = load_client(run, client)?;
         let params = trained_params(&session.trainer)?;
+        let adapter = session.config.client_adapter(client);
         let source = PeftSource {
-            adapter: &session.config.adapter,
+            adapter: &adapter,
             base_model: session.config.model.path.display().to_string(),
             family_prefix: session.family_prefix,
             task_type: SEQ_CLS,
@@ -120,7 +122,7 @@ impl Record {
                 "task": if config.task.kind.is_generation() { "generation" } else { "classification" },
                 "strategy": config.strategy.name,
                 "adapter": config.adapter.kind,
-                "rank": config.adapter.rank,
+                "rank": config.client_adapter(client).rank,
                 "alpha": config.adapter.alpha,
                 "kind": "peft",
                 "base": base,

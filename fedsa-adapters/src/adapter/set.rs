@@ -48,6 +48,8 @@ pub struct AdapterSet {
     spec: AdapterSpec,
     plan: Plan,
     scale: f64,
+    /// The configured rank `r`.
+    rank: usize,
     dropout: f64,
     layers: BTreeMap<(usize, Module), LayerAdapter>,
     shared: Vec<(String, Tensor)>,
@@ -186,6 +188,7 @@ impl AdapterSet {
             spec: spec.clone(),
             plan,
             scale: spec.scale_rule().value(adapter.alpha, rank),
+            rank,
             dropout: adapter.dropout,
             layers,
             shared,
@@ -248,6 +251,7 @@ impl AdapterSet {
                 name: la.module.clone(),
                 a,
                 b,
+                rank: self.rank,
                 scale,
             });
         }

@@ -13,7 +13,12 @@ use fedsa_core::{ModuleRule, ServerRule};
 /// The rule a strategy's `server` names; `None` when the aggregate alone is the new state.
 pub fn module_rule(rule: ServerRule) -> Option<Box<dyn ModuleRule>> {
     match rule {
-        ServerRule::Aggregate => None,
+        // No built-in strategy names FLoRA's, FlexLoRA's or HetLoRA's rule yet; with none set,
+        // the loop refuses to aggregate rather than run without it.
+        ServerRule::Aggregate
+        | ServerRule::MergeStacked
+        | ServerRule::SvdTruncate
+        | ServerRule::NormPadded => None,
         ServerRule::ExactResidual => Some(Box::new(ExactResidual)),
         ServerRule::SvdRefresh { every } => Some(Box::new(SvdRefresh::new(every))),
     }

@@ -2,7 +2,7 @@
 //! version, tensor by tensor, so a round that changed one factor sends that factor), the
 //! shared-model mode's relayed tensors, and one client's local training with its upload.
 
-use super::{Federation, STREAM_FAILURES};
+use super::{Federation, STREAM_FAILURES, STREAM_RESTART};
 use crate::{Error, ParamSet, Result, Schedule, SeededRng, TrainStats, is_base_delta};
 
 impl Federation {
@@ -27,13 +27,72 @@ impl Federation {
         if send.is_empty() {
             return Ok(0);
         }
+        let send = self.client_view(c, send)?;
         self.clients[c]
             .set_params(&send)
             .map_err(|e| Error::Client {
                 client: c,
                 message: format!("could not receive the global state: {e}"),
             })?;
+        if self.strategy.restarts_factors() && send.names().any(|n| is_base_delta(n)) {
+            // The merged base now holds what this client's factors learned.
+            let seed = SeededRng::derive(
+                self.settings.seed,
+                &[self.version, STREAM_RESTART, c as u64],
+            )
+            .next_u64();
+            self.clients[c]
+                .restart_factors(seed)
+                .map_err(|e| Error::Client {
+                    client: c,
+                    message: format!("could not restart its factors after the merge: {e}"),
+                })?;
+        }
         Ok(send.num_bytes())
+    }
+
+    /// What client `c` receives of `send`: factors the server holds at the largest rank go
+    /// through the rule's view (the client's own rank); everything else as it is.
+    fn client_view(&self, c: usize, send: ParamSet) -> Result<ParamSet> {
+        let Some(rule) = self.rule.as_ref().filter(|r| r.aggregates_factors()) else {
+            return Ok(send);
+        };
+        send.into_iter()
+            .map(|(name, t)| match self.factor_names.get(&name) {
+                Some(&(module, role)) => {
+                    let own = rule.client_factor(c, module, role, &t)?;
+                    Ok((name, own))
+                }
+                None => Ok((name, t)),
+            })
+            .collect()
+    }
+
+    /// Checks client `c`'s upload: exactly `up_names`, each shaped as the global tensor, or
+    /// for a factor of its own rank as the client's own.
+    fn check_upload(&self, c: usize, up_names: &[String], params: &ParamSet) -> Result<()> {
+        for name in up_names {
+            let got = params.require(name)?;
+            let expected = self.factor_shapes[c]
+                .get(name)
+                .map(Vec::as_slice)
+                .or_else(|| self.global.get(name).map(crate::TensorData::shape));
+            if let Some(expected) = expected
+                && got.shape() != expected
+            {
+                return Err(Error::param(
+                    name,
+                    format!("shape {:?} where {expected:?} was expected", got.shape()),
+                ));
+            }
+        }
+        if let Some(extra) = params.names().find(|n| !up_names.contains(n)) {
+            return Err(Error::param(
+                extra.clone(),
+                "not expected in this parameter set",
+            ));
+        }
+        Ok(())
     }
 
     /// Shared-model mode: hands client `c` the relayed tensors the last client left, unless
@@ -93,10 +152,7 @@ impl Federation {
         if let Some(name) = params.first_non_finite() {
             return Err(format!("non-finite value in shared tensor `{name}`"));
         }
-        let up: std::collections::BTreeSet<&str> = up_names.iter().map(String::as_str).collect();
-        self.global
-            .filter(|n| up.contains(n))
-            .check_same_layout(&params)
+        self.check_upload(c, up_names, &params)
             .map_err(|e| e.to_string())?;
         Ok((stats, params))
     }

@@ -21,6 +21,7 @@ use crate::{
 /// resumed run draws exactly what an uninterrupted one would.
 const STREAM_SAMPLING: u64 = 1;
 const STREAM_FAILURES: u64 = 2;
+const STREAM_RESTART: u64 = 3;
 
 /// The shape of a federation, independent of the ML backend.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -75,6 +76,13 @@ pub struct Federation {
     /// rewrites.
     shared_names: Vec<String>,
     modules: Vec<LowRankModule>,
+    /// Every client's own modules (its rank and scale), in the order of `modules`.
+    client_modules: Vec<Vec<LowRankModule>>,
+    /// The factors a rule combines itself (FLoRA, FlexLoRA, HetLoRA): the module's index in
+    /// `modules` and the factor's role.
+    factor_names: BTreeMap<String, (usize, Role)>,
+    /// Per client, the shape of each of its factors in `factor_names` (ranks may differ).
+    factor_shapes: Vec<BTreeMap<String, Vec<usize>>>,
     global: ParamSet,
     version: u64,
     held: Vec<Option<u64>>,
@@ -113,7 +121,7 @@ impl Federation {
             if c.roles() != roles {
                 return Err(Error::Client {
                     client: id,
-                    message: "its parameters differ from client 0's; all clients must share one adapter layout".into(),
+                    message: "its parameter names or roles differ from client 0's; every client needs the same adapter targets and head".into(),
                 });
             }
         }
@@ -130,7 +138,9 @@ impl Federation {
         } else {
             Vec::new()
         };
-        let modules = clients[0].low_rank_modules();
+        let client_modules: Vec<Vec<LowRankModule>> =
+            clients.iter().map(|c| c.low_rank_modules()).collect();
+        let modules = client_modules[0].clone();
         if strategy.needs_low_rank_modules() && modules.is_empty() {
             return Err(Error::run_config(
                 "strategy.name",
@@ -141,7 +151,38 @@ impl Federation {
                 ),
             ));
         }
-        let global = clients[0].params(&shared_names)?;
+        check_client_modules(&strategy, &client_modules)?;
+        let factor_names: BTreeMap<String, (usize, Role)> = if strategy.server.aggregates_factors()
+        {
+            modules
+                .iter()
+                .enumerate()
+                .flat_map(|(i, m)| [(m.a.clone(), (i, Role::A)), (m.b.clone(), (i, Role::B))])
+                .collect()
+        } else {
+            BTreeMap::new()
+        };
+        let factor_list: Vec<String> = factor_names.keys().cloned().collect();
+        let factor_shapes = clients
+            .iter()
+            .map(|c| {
+                Ok(c.params(&factor_list)?
+                    .iter()
+                    .map(|(n, t)| (n.clone(), t.shape().to_vec()))
+                    .collect())
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut global = clients[0].params(&shared_names)?;
+        // Factors the server holds at the largest rank start from the largest client's.
+        for (name, &(module, _)) in &factor_names {
+            if !global.contains(name) {
+                continue;
+            }
+            let largest = (0..clients.len())
+                .max_by_key(|&k| (client_modules[k][module].rank, std::cmp::Reverse(k)))
+                .unwrap_or(0);
+            global.extend(clients[largest].params(std::slice::from_ref(name))?);
+        }
         let n = clients.len();
         Ok(Self {
             settings,
@@ -152,6 +193,9 @@ impl Federation {
             roles,
             shared_names,
             modules,
+            client_modules,
+            factor_names,
+            factor_shapes,
             global,
             version: 0,
             held: vec![None; n],
@@ -168,13 +212,41 @@ impl Federation {
     }
 
     /// Sets the server rule the strategy's `server` names (see `fedsa_aggregators::methods`).
-    pub fn set_module_rule(&mut self, rule: Box<dyn ModuleRule>) {
+    pub fn set_module_rule(&mut self, mut rule: Box<dyn ModuleRule>) -> Result<()> {
+        if rule.aggregates_factors() != self.strategy.server.aggregates_factors() {
+            return Err(Error::run_config(
+                "strategy.name",
+                format!(
+                    "server rule `{}` does not fit strategy `{}`",
+                    rule.name(),
+                    self.strategy.name
+                ),
+            ));
+        }
+        if rule.aggregates_factors() && self.aggregator.combines_modules() {
+            return Err(Error::run_config(
+                "strategy.aggregator",
+                format!(
+                    "`{}` combines each module's factors itself, and so does strategy `{}`; \
+                     use an aggregator that works tensor by tensor (fedavg)",
+                    self.aggregator.name(),
+                    self.strategy.name
+                ),
+            ));
+        }
+        rule.set_clients(&self.client_modules);
         self.rule = Some(rule);
+        Ok(())
     }
 
     /// The adapted modules whose update is `s·B·A`, from client 0.
     pub fn low_rank_modules(&self) -> &[LowRankModule] {
         &self.modules
+    }
+
+    /// Client `c`'s own adapted modules (its rank and scale).
+    pub fn client_modules(&self, c: usize) -> &[LowRankModule] {
+        &self.client_modules[c]
     }
 
     pub fn settings(&self) -> &FederationSettings {
@@ -362,11 +434,13 @@ impl Federation {
         let mut updates = Vec::new();
         let mut failures = Vec::new();
         let plan = self.strategy.plan(round);
+        // What goes up: every tensor whose role the plan shares, held by the server or not
+        // (FLoRA's factors go up and are merged into the base).
         let up_names: Vec<String> = self
-            .shared_names
+            .roles
             .iter()
-            .filter(|n| plan.shares(self.roles[*n]))
-            .cloned()
+            .filter(|(_, r)| plan.shares(**r))
+            .map(|(n, _)| n.clone())
             .collect();
 
         for &c in &sampled {
@@ -481,10 +555,43 @@ impl Federation {
         Ok(record)
     }
 
-    /// Roles of the exchanged parameters, from client 0 (all clients share one layout).
+    /// Roles of the exchanged parameters, from client 0 (all clients have the same names).
     pub fn roles(&self) -> BTreeMap<String, Role> {
         self.roles.clone()
     }
+}
+
+/// Every client adapts the same modules; their ranks may differ only where the server rule
+/// combines each module's factors itself.
+fn check_client_modules(strategy: &Strategy, clients: &[Vec<LowRankModule>]) -> Result<()> {
+    let first = &clients[0];
+    for (id, own) in clients.iter().enumerate().skip(1) {
+        let same_names = own.len() == first.len()
+            && own.iter().zip(first).all(|(m, f)| m.a == f.a && m.b == f.b);
+        if !same_names {
+            return Err(Error::Client {
+                client: id,
+                message: "its adapted modules differ from client 0's".into(),
+            });
+        }
+        if !strategy.server.aggregates_factors()
+            && let Some(m) = own.iter().zip(first).find(|(m, f)| m.rank != f.rank)
+        {
+            return Err(Error::run_config(
+                "clients.rank",
+                format!(
+                    "client {id} has rank {} on {} where client 0 has {}; strategy `{}` needs \
+                     one rank on every client ({})",
+                    m.0.rank,
+                    m.0.name,
+                    m.1.rank,
+                    strategy.name,
+                    crate::clients::rank_support_hint()
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn check_settings(s: &FederationSettings, clients: usize) -> Result<()> {

@@ -36,9 +36,35 @@ impl Federation {
                 ),
             });
         }
-        let up: std::collections::BTreeSet<&str> = up_names.iter().map(String::as_str).collect();
+        // A rule that combines the factors itself leaves the aggregator the rest (the head).
+        let by_rule = self.rule.as_ref().is_some_and(|r| r.aggregates_factors());
+        let agg_names: Vec<String> = up_names
+            .iter()
+            .filter(|n| !(by_rule && self.factor_names.contains_key(*n)))
+            .cloned()
+            .collect();
+        let up: std::collections::BTreeSet<&str> = agg_names.iter().map(String::as_str).collect();
         let previous = self.global.filter(|n| up.contains(n));
-        let Some(next) = self.combine(round, &previous, updates, failures)? else {
+        let rest_updates: Vec<ClientUpdate>;
+        let agg_updates = if by_rule {
+            rest_updates = updates
+                .iter()
+                .map(|u| ClientUpdate {
+                    client: u.client,
+                    num_examples: u.num_examples,
+                    params: u.params.filter(|n| up.contains(n)),
+                })
+                .collect();
+            &rest_updates
+        } else {
+            updates
+        };
+        let next = if agg_names.is_empty() {
+            Some(ParamSet::new())
+        } else {
+            self.combine(round, &previous, agg_updates, failures)?
+        };
+        let Some(next) = next else {
             return Ok((
                 false,
                 Some(format!(
@@ -59,7 +85,7 @@ impl Federation {
         let version = self.version + 1;
         let mut global = self.global.clone();
         global.extend(next);
-        let mut touched: Vec<String> = up_names.to_vec();
+        let mut touched = agg_names;
         if let Some(rule) = &mut self.rule {
             touched.extend(rule.apply(version, &self.modules, &mut global, updates)?);
             if let Some(name) = global.first_non_finite() {

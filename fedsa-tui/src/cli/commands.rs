@@ -54,6 +54,9 @@ pub fn dispatch(command: Command) -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 print!("{report}");
+                for line in cfg.client_settings_lines() {
+                    println!("{line}");
+                }
             }
             Ok(())
         }
