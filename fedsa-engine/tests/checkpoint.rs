@@ -20,6 +20,9 @@ impl ClientTrainer for UnsavableClient {
     fn roles(&self) -> BTreeMap<String, Role> {
         self.0.roles()
     }
+    fn low_rank_modules(&self) -> Vec<fedsa_core::LowRankModule> {
+        self.0.low_rank_modules()
+    }
     fn num_train_examples(&self) -> usize {
         self.0.num_train_examples()
     }
