@@ -47,14 +47,7 @@ impl Federation {
         let previous = self.global.filter(|n| up.contains(n));
         let rest_updates: Vec<ClientUpdate>;
         let agg_updates = if by_rule {
-            rest_updates = updates
-                .iter()
-                .map(|u| ClientUpdate {
-                    client: u.client,
-                    num_examples: u.num_examples,
-                    params: u.params.filter(|n| up.contains(n)),
-                })
-                .collect();
+            rest_updates = restricted(updates, |n| up.contains(n));
             &rest_updates
         } else {
             updates
@@ -139,14 +132,7 @@ impl Federation {
         let by_module: std::collections::BTreeSet<String> = by_module.into_iter().collect();
         let rest = previous.filter(|n| !by_module.contains(n));
         if !rest.is_empty() {
-            let rest_updates: Vec<ClientUpdate> = updates
-                .iter()
-                .map(|u| ClientUpdate {
-                    client: u.client,
-                    num_examples: u.num_examples,
-                    params: u.params.filter(|n| rest.contains(n)),
-                })
-                .collect();
+            let rest_updates = restricted(updates, |n| rest.contains(n));
             let values = self
                 .aggregator
                 .aggregate(round, &rest, &rest_updates, failures)?
@@ -155,4 +141,16 @@ impl Federation {
         }
         Ok(Some(next))
     }
+}
+
+/// The updates with only the tensors `keep` names.
+fn restricted(updates: &[ClientUpdate], keep: impl Fn(&str) -> bool) -> Vec<ClientUpdate> {
+    updates
+        .iter()
+        .map(|u| ClientUpdate {
+            client: u.client,
+            num_examples: u.num_examples,
+            params: u.params.filter(&keep),
+        })
+        .collect()
 }
