@@ -236,3 +236,28 @@ fn resuming_from_a_saved_state_is_exact() {
     assert_eq!(a.evaluate().unwrap(), b.evaluate().unwrap());
     assert_eq!(a.save_state().unwrap(), b.save_state().unwrap());
 }
+
+#[test]
+fn restarting_the_factors_zeroes_the_product_and_refuses_vera() {
+    let mut t = trainer("lora", 0.0, sequences(8, 4));
+    let fresh_loss = t.evaluate().unwrap().loss;
+    t.train(0).unwrap();
+    let names: Vec<String> = t.roles().into_keys().collect();
+    let trained = t.params(&names).unwrap();
+    t.restart_factors(99).unwrap();
+    let restarted = t.params(&names).unwrap();
+    for (name, value) in restarted.iter() {
+        assert_eq!(value.shape(), trained.get(name).unwrap().shape(), "{name}");
+        if name.contains("lora_B") {
+            assert!(value.data().iter().all(|v| *v == 0.0), "{name}");
+        } else {
+            assert_ne!(value.data(), trained.get(name).unwrap().data(), "{name}");
+        }
+    }
+    // B zero: the model is the base again, whatever A holds.
+    assert!((t.evaluate().unwrap().loss - fresh_loss).abs() < 1e-9);
+    t.train(1).unwrap();
+    let mut vera = trainer("vera", 0.0, sequences(4, 4));
+    let e = vera.restart_factors(1).unwrap_err().to_string();
+    assert!(e.contains("low-rank product"), "{e}");
+}

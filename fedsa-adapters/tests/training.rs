@@ -225,3 +225,70 @@ fn epochs_visit_every_example() {
     let stats = t.train(0).unwrap();
     assert_eq!((stats.steps, stats.examples_seen), (6, 16));
 }
+
+#[test]
+fn restarting_the_factors_draws_a_afresh_zeroes_b_and_resumes_exactly() {
+    let mut t = trainer("lora", &common::training(), 0.0, 0);
+    t.configure(&Strategy::flora()).unwrap();
+    let initial = t.save_state().unwrap();
+    t.train(0).unwrap();
+    t.restart_factors(41).unwrap();
+    let roles = t.roles();
+    let after = t.save_state().unwrap();
+    for (name, role) in &roles {
+        let (now, then) = (after.get(name).unwrap(), initial.get(name).unwrap());
+        match role {
+            Role::B => assert!(now.data().iter().all(|v| *v == 0.0), "{name}"),
+            Role::A => assert_ne!(now.data(), then.data(), "{name}: a new draw"),
+            _ => {}
+        }
+        assert_eq!(now.shape(), then.shape(), "{name}");
+    }
+    // The restart (fresh moments included) survives a save and a load.
+    let mut other = trainer("lora", &common::training(), 0.0, 0);
+    other.configure(&Strategy::flora()).unwrap();
+    other.load_state(&after).unwrap();
+    t.train(1).unwrap();
+    other.train(1).unwrap();
+    assert_eq!(t.save_state().unwrap(), other.save_state().unwrap());
+}
+
+/// The run keeps the largest client's initial factors for its analyses: a smaller client's
+/// must be their leading rows of A and columns of B.
+#[test]
+fn a_smaller_rank_starts_from_the_leading_components_of_a_larger_one() {
+    let build = |rank: usize| {
+        let base = common::base(&common::tiny_bert());
+        let mut cfg = common::adapter("lora");
+        cfg.rank = rank;
+        let spec = AdapterSpec::builtin("lora", &cfg).unwrap();
+        let data = common::examples(8, 1);
+        let t = LocalTrainer::new(
+            0,
+            base,
+            &spec,
+            &cfg,
+            &common::training(),
+            2,
+            data.clone(),
+            data,
+            5,
+            3,
+        )
+        .unwrap();
+        t.save_state().unwrap()
+    };
+    let (small, large) = (build(2), build(4));
+    let mut factors = 0;
+    for (name, value) in small.iter().filter(|(n, _)| n.contains("lora_")) {
+        let role = if name.contains("lora_A") {
+            Role::A
+        } else {
+            Role::B
+        };
+        let cut = fedsa_core::slice_factor(name, role, large.get(name).unwrap(), 2).unwrap();
+        assert_eq!(&cut, value, "{name}");
+        factors += 1;
+    }
+    assert!(factors >= 4, "{factors}");
+}

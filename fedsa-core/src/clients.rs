@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::{AdapterConfig, Config, TrainingConfig};
-use crate::{Error, Result};
+use crate::{Error, Result, Strategy};
 
 /// Per-client settings; each list, when given, has one entry per client.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,10 +23,9 @@ pub struct ClientsConfig {
     pub batch_size: Option<Vec<usize>>,
 }
 
-/// The built-in strategies whose server step combines clients of different ranks. The loop
-/// and the rule contract support them (`ServerRule::aggregates_factors`); FLoRA's, FlexLoRA's
-/// and HetLoRA's rules are not built yet, so none is offered.
-pub const RANK_HETEROGENEOUS_STRATEGIES: [&str; 0] = [];
+/// The built-in strategies whose server step combines clients of different ranks
+/// (`ServerRule::aggregates_factors`).
+pub const RANK_HETEROGENEOUS_STRATEGIES: [&str; 3] = ["flora", "flexlora", "hetlora"];
 
 impl ClientsConfig {
     /// Whether nothing is set per client.
@@ -128,10 +127,11 @@ impl Config {
     }
 
     /// Refuses clients of different ranks under a strategy that cannot combine them.
-    pub(crate) fn check_rank_support(&self, strategy: &str, source_name: &str) -> Result<()> {
-        if !self.heterogeneous_ranks() || RANK_HETEROGENEOUS_STRATEGIES.contains(&strategy) {
+    pub(crate) fn check_rank_support(&self, strategy: &Strategy, source_name: &str) -> Result<()> {
+        if !self.heterogeneous_ranks() || strategy.accepts_differing_ranks() {
             return Ok(());
         }
+        let strategy = &strategy.name;
         Err(Error::config(
             source_name,
             "clients.rank",
@@ -147,12 +147,8 @@ impl Config {
 
 /// Which strategies combine different ranks, for error messages.
 pub(crate) fn rank_support_hint() -> String {
-    if RANK_HETEROGENEOUS_STRATEGIES.is_empty() {
-        "no built-in strategy combines different ranks yet".into()
-    } else {
-        format!(
-            "strategies that combine different ranks: {}",
-            RANK_HETEROGENEOUS_STRATEGIES.join(", ")
-        )
-    }
+    format!(
+        "strategies that combine different ranks: {} (and `local`, which shares no factor)",
+        RANK_HETEROGENEOUS_STRATEGIES.join(", ")
+    )
 }

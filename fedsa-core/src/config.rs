@@ -659,7 +659,7 @@ impl Config {
         self.clients
             .validate(self.federation.num_clients, source_name)?;
         let strategy = self.strategy(source_name)?;
-        self.check_rank_support(&strategy.name, source_name)?;
+        self.check_rank_support(&strategy, source_name)?;
         if self.strategy.aggregator.is_empty() {
             return bad("strategy.aggregator", "must not be empty".into());
         }

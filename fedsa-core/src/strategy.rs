@@ -118,7 +118,7 @@ pub struct BuiltinStrategy {
 }
 
 /// The built-in strategies, the paper's four first.
-pub const BUILTINS: [BuiltinStrategy; 8] = [
+pub const BUILTINS: [BuiltinStrategy; 11] = [
     BuiltinStrategy {
         name: "fedsa",
         summary: "FedSA-LoRA: A shared, B and head kept on each client",
@@ -159,11 +159,26 @@ pub const BUILTINS: [BuiltinStrategy; 8] = [
         summary: "FedDPA: a global adapter shared, a local adapter kept, both in the forward",
         build: Strategy::feddpa,
     },
+    BuiltinStrategy {
+        name: "flora",
+        summary: "FLoRA: clients of any rank; the stacked factors' exact sum merged into the base",
+        build: Strategy::flora,
+    },
+    BuiltinStrategy {
+        name: "flexlora",
+        summary: "FlexLoRA: clients of any rank; each gets the SVD of the mean update at its rank",
+        build: Strategy::flexlora,
+    },
+    BuiltinStrategy {
+        name: "hetlora",
+        summary: "HetLoRA: clients of any rank; zero-padded, norm-weighted, truncated per client",
+        build: Strategy::hetlora,
+    },
 ];
 
 /// The built-in strategy names, in the order [`BUILTINS`] lists them.
-pub const BUILTIN_STRATEGIES: [&str; 8] = {
-    let mut names = [""; 8];
+pub const BUILTIN_STRATEGIES: [&str; 11] = {
+    let mut names = [""; 11];
     let mut i = 0;
     while i < BUILTINS.len() {
         names[i] = BUILTINS[i].name;
@@ -176,8 +191,8 @@ pub const BUILTIN_STRATEGIES: [&str; 8] = {
 pub const CUSTOM_STRATEGY: &str = "custom";
 
 /// Every value `strategy.name` takes: the built-ins, then the custom one.
-pub const STRATEGY_NAMES: [&str; 9] = {
-    let mut names = [CUSTOM_STRATEGY; 9];
+pub const STRATEGY_NAMES: [&str; 12] = {
+    let mut names = [CUSTOM_STRATEGY; 12];
     let mut i = 0;
     while i < BUILTIN_STRATEGIES.len() {
         names[i] = BUILTIN_STRATEGIES[i];
@@ -452,6 +467,16 @@ impl Strategy {
     /// (FLoRA: the merged base already holds what the factors learned).
     pub fn restarts_factors(&self) -> bool {
         self.server == ServerRule::MergeStacked
+    }
+
+    /// Whether clients of different ranks can federate under this strategy: its server rule
+    /// combines factors of any rank, or no factor ever leaves a client (local training, or a
+    /// custom strategy that shares only the head).
+    pub fn accepts_differing_ranks(&self) -> bool {
+        self.server.aggregates_factors()
+            || [Role::A, Role::B]
+                .iter()
+                .all(|r| !self.server_holds(*r) && !(self.shared_model && self.trains(*r)))
     }
 
     /// Whether anything at all crosses between client and server.

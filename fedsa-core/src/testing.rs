@@ -29,6 +29,7 @@ pub struct FakeTrainer {
     num_examples: usize,
     layers: usize,
     rank: usize,
+    scale: f64,
     params: ParamSet,
     roles: BTreeMap<String, Role>,
     trainable: BTreeSet<Role>,
@@ -78,6 +79,7 @@ impl FakeTrainer {
             num_examples,
             layers,
             rank,
+            scale: Self::SCALE,
             params,
             roles,
             trainable: BTreeSet::new(),
@@ -104,6 +106,14 @@ impl FakeTrainer {
         self.rank
     }
 
+    /// With `scale` as its modules' scale (a rank-dependent `α/r`, say) instead of
+    /// [`FakeTrainer::SCALE`].
+    #[must_use]
+    pub fn with_scale(mut self, scale: f64) -> Self {
+        self.scale = scale;
+        self
+    }
+
     /// Adds misbehaviour.
     #[must_use]
     pub fn with_faults(mut self, faults: FakeFaults) -> Self {
@@ -121,7 +131,8 @@ impl FakeTrainer {
         &self.deltas
     }
 
-    /// The scale of every fake module's product `s·B·A`.
+    /// The scale of every fake module's product `s·B·A`, unless [`FakeTrainer::with_scale`]
+    /// sets another.
     pub const SCALE: f64 = 2.0;
 
     pub fn layers(&self) -> usize {
@@ -160,7 +171,7 @@ impl ClientTrainer for FakeTrainer {
                 a: format!("layer.{l}.lora_A.weight"),
                 b: format!("layer.{l}.lora_B.weight"),
                 rank: self.rank,
-                scale: Self::SCALE,
+                scale: self.scale,
             })
             .collect()
     }

@@ -85,17 +85,36 @@ fn bad_client_lists_name_their_field() {
 #[test]
 fn differing_ranks_are_refused_before_training() {
     for strategy in [
-        "fedsa", "fedit", "ffa", "fedex", "rolora", "fedsvd", "local",
+        "fedsa", "fedit", "ffa", "fedex", "rolora", "fedsvd", "feddpa",
     ] {
         let (field, message) = refused(&format!(
             "[clients]\nrank = [4, 8, 16]\n[strategy]\nname = \"{strategy}\""
         ));
         assert_eq!(field, "clients.rank", "{strategy}");
         assert!(
-            message.contains(strategy) && message.contains("[4, 8, 16]"),
+            message.contains(strategy)
+                && message.contains("[4, 8, 16]")
+                && message.contains("flora, flexlora, hetlora"),
             "{message}"
         );
     }
+}
+
+#[test]
+fn differing_ranks_are_accepted_where_the_strategy_can_combine_them() {
+    for strategy in ["flora", "flexlora", "hetlora", "local"] {
+        let c = load(&format!(
+            "[clients]\nrank = [4, 8, 16]\n[strategy]\nname = \"{strategy}\""
+        ))
+        .unwrap_or_else(|e| panic!("{strategy}: {e}"));
+        assert_eq!(c.client_ranks(), vec![4, 8, 16]);
+    }
+    // The released code's shared model hands B from client to client: one rank only.
+    let mut shared = Strategy::local();
+    assert!(shared.accepts_differing_ranks());
+    shared.shared_model = true;
+    assert!(!shared.accepts_differing_ranks());
+    assert!(!Strategy::feddpa().accepts_differing_ranks());
 }
 
 fn boxed(cs: Vec<FakeTrainer>) -> Vec<Box<dyn ClientTrainer>> {

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use fedsa_core::{ParamSet, Role};
+use fedsa_core::{ParamSet, Role, TensorData};
 use serde::{Deserialize, Serialize};
 
 /// Cosine similarity of two equal-length vectors (0 when either is zero).
@@ -65,14 +65,7 @@ pub fn subspace_similarity(a: &[Vec<f64>], b: &[Vec<f64>]) -> f64 {
     if dim == 0 {
         return 0.0;
     }
-    let mut total = 0.0;
-    for x in &qa {
-        for y in &qb {
-            let d: f64 = x.iter().zip(y).map(|(p, q)| p * q).sum();
-            total += d * d;
-        }
-    }
-    total / dim as f64
+    overlap(&qa, &qb) / dim as f64
 }
 
 /// The vectors a factor's space is spanned by: rows for A (`r x in`: its row space), columns
@@ -130,18 +123,8 @@ pub fn similarities_from(
         let mut updates = Vec::with_capacity(clients.len());
         let mut spans = Vec::with_capacity(clients.len());
         for (c, from) in clients.iter().zip(starts) {
-            let start = from.require(name)?;
             let t = c.require(name)?;
-            if t.shape() != start.shape() {
-                return Err(fedsa_core::Error::Param {
-                    name: name.clone(),
-                    message: format!(
-                        "shape {:?} in a client but {:?} at its start",
-                        t.shape(),
-                        start.shape()
-                    ),
-                });
-            }
+            let start = start_at_own_rank(name, *role, from.require(name)?, t.shape())?;
             let upd: Vec<f32> = t
                 .data()
                 .iter()
@@ -149,13 +132,13 @@ pub fn similarities_from(
                 .map(|(v, s)| v - s)
                 .collect();
             spans.push(spanning_vectors(*role, t.shape(), &upd));
-            updates.push(upd);
+            updates.push(TensorData::new(t.shape().to_vec(), upd)?);
         }
         // A client whose tensor never moved (with sampling, one that was never picked to
         // train) has no update to compare: its pairs are left out rather than counted as 0.
         let moved: Vec<bool> = updates
             .iter()
-            .map(|u| u.iter().any(|v| *v != 0.0))
+            .map(|u| u.data().iter().any(|v| *v != 0.0))
             .collect();
         let (mut cos, mut sub, mut pairs) = (0.0, 0.0, 0usize);
         for i in 0..clients.len() {
@@ -163,8 +146,14 @@ pub fn similarities_from(
                 if !(moved[i] && moved[j]) {
                     continue;
                 }
-                cos += cosine(&updates[i], &updates[j]);
-                sub += subspace_similarity(&spans[i], &spans[j]);
+                let (c, s) = pair_similarity(
+                    name,
+                    *role,
+                    (&updates[i], &spans[i]),
+                    (&updates[j], &spans[j]),
+                )?;
+                cos += c;
+                sub += s;
                 pairs += 1;
             }
         }
@@ -178,6 +167,106 @@ pub fn similarities_from(
         });
     }
     Ok(out)
+}
+
+/// A client's start of tensor `name` at the client's own shape: a factor saved at a larger
+/// rank (the run's `init.safetensors` is the largest client's) is cut to its leading rows of A
+/// or columns of B, which is where a smaller client's seeded init lies (the draw is row-major
+/// and B starts at zero).
+fn start_at_own_rank(
+    name: &str,
+    role: Role,
+    start: &TensorData,
+    own: &[usize],
+) -> fedsa_core::Result<TensorData> {
+    let rank = match (role, own) {
+        (Role::A, [r, _]) | (Role::B, [_, r]) => Some(*r),
+        _ => None,
+    };
+    let cut = match rank {
+        Some(r) if start.shape() != own => fedsa_core::slice_factor(name, role, start, r).ok(),
+        _ => None,
+    };
+    let start = cut.unwrap_or_else(|| start.clone());
+    if start.shape() != own {
+        return Err(fedsa_core::Error::Param {
+            name: name.to_string(),
+            message: format!(
+                "shape {own:?} in a client but {:?} at its start",
+                start.shape()
+            ),
+        });
+    }
+    Ok(start)
+}
+
+/// `(cosine, subspace)` of two clients' updates of one factor. At equal shapes, the cosine of
+/// the flattened updates and the subspace overlap `‖Q1ᵀQ2‖²_F / r`. Where the ranks differ,
+/// the cosine compares the leading components both hold (the first `min(r)` rows of A or
+/// columns of B: the ones a truncation keeps), and the overlap is divided by the smaller
+/// dimension: the share of the smaller client's subspace that lies inside the larger's.
+fn pair_similarity(
+    name: &str,
+    role: Role,
+    (u1, s1): (&TensorData, &[Vec<f64>]),
+    (u2, s2): (&TensorData, &[Vec<f64>]),
+) -> fedsa_core::Result<(f64, f64)> {
+    if u1.shape() == u2.shape() {
+        return Ok((cosine(u1.data(), u2.data()), subspace_similarity(s1, s2)));
+    }
+    let rank = |u: &TensorData| match (role, u.shape()) {
+        (Role::A, [r, _]) | (Role::B, [_, r]) => Some(*r),
+        _ => None,
+    };
+    let (Some(r1), Some(r2)) = (rank(u1), rank(u2)) else {
+        return Err(fedsa_core::Error::Param {
+            name: name.to_string(),
+            message: format!(
+                "clients hold shapes {:?} and {:?}, which are not one factor at two ranks",
+                u1.shape(),
+                u2.shape()
+            ),
+        });
+    };
+    let r = r1.min(r2);
+    let (a, b) = (
+        fedsa_core::slice_factor(name, role, u1, r)?,
+        fedsa_core::slice_factor(name, role, u2, r)?,
+    );
+    if a.shape() != b.shape() {
+        return Err(fedsa_core::Error::Param {
+            name: name.to_string(),
+            message: format!(
+                "clients hold shapes {:?} and {:?}: the layers differ, not only the ranks",
+                u1.shape(),
+                u2.shape()
+            ),
+        });
+    }
+    Ok((cosine(a.data(), b.data()), subspace_containment(s1, s2)))
+}
+
+/// `‖Q1ᵀQ2‖²_F / min(dim)`, in [0, 1]: 1 when the smaller space lies inside the larger.
+pub fn subspace_containment(a: &[Vec<f64>], b: &[Vec<f64>]) -> f64 {
+    let qa = orthonormal_rows(a);
+    let qb = orthonormal_rows(b);
+    let dim = qa.len().min(qb.len());
+    if dim == 0 {
+        return 0.0;
+    }
+    overlap(&qa, &qb) / dim as f64
+}
+
+/// `‖Q1ᵀQ2‖²_F` of two orthonormal bases given as rows.
+fn overlap(qa: &[Vec<f64>], qb: &[Vec<f64>]) -> f64 {
+    let mut total = 0.0;
+    for x in qa {
+        for y in qb {
+            let d: f64 = x.iter().zip(y).map(|(p, q)| p * q).sum();
+            total += d * d;
+        }
+    }
+    total
 }
 
 /// The role a parameter plays, from its PEFT name's suffix: the fallback when a run's adapter
@@ -430,6 +519,40 @@ mod tests {
         // B: (1,0,0,1,0,0)·(0,-1,1,0,0,0) = 0.
         assert!(b.cosine.abs() < 1e-9);
         assert!((b.subspace - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn clients_of_different_ranks_compare_leading_components_and_containment() {
+        // init at rank 2 (the largest client's); client 0 has rank 1.
+        let init = factors([0.0; 6], [0.0; 6]);
+        let mut small = ParamSet::new();
+        small
+            .insert(
+                "encoder.layer.0.attention.self.query.lora_A.weight",
+                vec![1, 3],
+                vec![1.0, 0.0, 0.0],
+            )
+            .unwrap();
+        small
+            .insert(
+                "encoder.layer.0.attention.self.query.lora_B.weight",
+                vec![3, 1],
+                vec![1.0, 0.0, 0.0],
+            )
+            .unwrap();
+        // Client 1: A rows e1, e2; B columns e2, e1.
+        let large = factors(
+            [1.0, 0.0, 0.0, 0.0, 1.0, 0.0],
+            [0.0, 1.0, 1.0, 0.0, 0.0, 0.0],
+        );
+        let sims = similarities(&roles_of(&init), &init, &[small, large]).unwrap();
+        let a = sims.iter().find(|s| s.role == Role::A).unwrap();
+        let b = sims.iter().find(|s| s.role == Role::B).unwrap();
+        // A: leading rows e1 and e1; e1 lies in span{e1, e2} (the equal-rank measure, /2,
+        // would say 0.5).
+        assert!((a.cosine - 1.0).abs() < 1e-9 && (a.subspace - 1.0).abs() < 1e-9);
+        // B: leading columns e1 and e2 are orthogonal, yet e1 lies in span{e2, e1}.
+        assert!(b.cosine.abs() < 1e-9 && (b.subspace - 1.0).abs() < 1e-9);
     }
 
     #[test]

@@ -248,6 +248,22 @@ fn strategy_notes(config: &Config, measured: Measured) -> Vec<String> {
             ));
         }
     }
+    if config.heterogeneous_ranks() {
+        notes.push(format!(
+            "the clients' ranks differ ({:?}): between two ranks, the cosine compares the \
+             leading components both hold (A's first rows, B's first columns) and the subspace \
+             similarity is the share of the smaller client's subspace inside the larger's",
+            config.client_ranks()
+        ));
+    }
+    if strategy.restarts_factors() && measured == Measured::Checkpoint {
+        notes.push(format!(
+            "`{}` merges the factors into the base and restarts them every round: at a \
+             checkpoint they hold a fresh draw, not what was learned (--from local-round \
+             measures one round's updates)",
+            strategy.name
+        ));
+    }
     if strategy.personal_adapter {
         notes.push(format!(
             "`{}` runs two adapters: A and B here are the global adapter's (aggregated); the \

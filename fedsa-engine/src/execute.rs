@@ -184,9 +184,17 @@ fn write_start(
     dir.write_json("labels.json", &label_names)?;
     dir.write_json("partition.json", report)?;
     // Every client starts from the same seeded init; keep it so analyses can measure what
-    // each client learned (its update), not where it started.
+    // each client learned (its update), not where it started. With clients of different
+    // ranks, the largest client's: a smaller client's factors start as its leading rows of A
+    // (the seeded draw is row-major) and columns of B (zero).
     let names: Vec<String> = fed.roles().into_keys().collect();
-    let init = fed.clients()[0].params(&names)?;
+    let largest = (0..fed.clients().len())
+        .max_by_key(|&c| {
+            let rank = fed.client_modules(c).iter().map(|m| m.rank).max();
+            (rank, std::cmp::Reverse(c))
+        })
+        .unwrap_or(0);
+    let init = fed.clients()[largest].params(&names)?;
     fedsa_core::io::save_params(&dir.root().join("init.safetensors"), &init)?;
     Ok(())
 }

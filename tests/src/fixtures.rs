@@ -489,3 +489,28 @@ pub fn run_and_kill_after_checkpoint(config: &Path, run_dir: &Path, round: usize
     assert_eq!(status.signal(), Some(9), "the child must die by SIGKILL");
     latest_round(run_dir)
 }
+
+/// Runs `config` (whose run is `name` in `world`) uninterrupted into a reference folder and
+/// again killed by SIGKILL after its checkpoint of round 2, then resumed; asserts that both
+/// record identical metrics and returns the uninterrupted run's folder.
+#[cfg(unix)]
+pub fn killed_and_resumed(world: &TinyWorld, name: &str, config: &Path, rounds: usize) -> PathBuf {
+    let reference_out = world.dir.path().join(format!("reference-{name}"));
+    fedsa_ok([
+        "run".as_ref(),
+        "--output-dir".as_ref(),
+        reference_out.as_os_str(),
+        config.as_os_str(),
+    ]);
+    let run_dir = world.runs().join(name);
+    let killed_at = run_and_kill_after_checkpoint(config, &run_dir, 2);
+    assert!(killed_at < rounds, "{name}: killed after the run finished");
+    fedsa_ok(["run".as_ref(), "--resume".as_ref(), config.as_os_str()]);
+    let reference = reference_out.join(name);
+    assert_eq!(
+        metrics_without_times(&run_dir.join("metrics.jsonl")),
+        metrics_without_times(&reference.join("metrics.jsonl")),
+        "{name}: the resumed run differs from the uninterrupted one"
+    );
+    reference
+}

@@ -7,8 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use fedsa_tests::fixtures::{
-    HIDDEN, LAYERS, TinyWorld, fedsa_bin, fedsa_ok, metric_lines, metrics_without_times,
-    run_and_kill_after_checkpoint,
+    HIDDEN, LAYERS, TinyWorld, fedsa_bin, fedsa_ok, killed_and_resumed, metric_lines,
 };
 
 const ROUNDS: usize = 6;
@@ -40,24 +39,7 @@ fn round_bytes(run: &Path) -> Vec<(u64, u64)> {
 #[cfg(unix)]
 fn run_killed_and_resumed(world: &TinyWorld, name: &str, strategy: &str, extra: &str) -> PathBuf {
     let config = world.config(name, strategy, "lora", &format!("{EXTRA}{extra}"));
-    let reference_out = world.dir.path().join(format!("reference-{name}"));
-    fedsa_ok([
-        "run".as_ref(),
-        "--output-dir".as_ref(),
-        reference_out.as_os_str(),
-        config.as_os_str(),
-    ]);
-    let run_dir = world.runs().join(name);
-    let killed_at = run_and_kill_after_checkpoint(&config, &run_dir, 2);
-    assert!(killed_at < ROUNDS, "{name}: killed after the run finished");
-    fedsa_ok(["run".as_ref(), "--resume".as_ref(), config.as_os_str()]);
-    let reference = reference_out.join(name);
-    assert_eq!(
-        metrics_without_times(&run_dir.join("metrics.jsonl")),
-        metrics_without_times(&reference.join("metrics.jsonl")),
-        "{name}: the resumed run differs from the uninterrupted one"
-    );
-    reference
+    killed_and_resumed(world, name, &config, ROUNDS)
 }
 
 #[cfg(unix)]

@@ -162,6 +162,11 @@ impl ClientTrainer for GenerationTrainer {
         self.model.adapters().low_rank_modules()
     }
 
+    fn restart_factors(&mut self, seed: u64) -> Result<()> {
+        let fresh = self.model.adapters().fresh_factors(seed)?;
+        self.local.restart(self.model.params(), &fresh)
+    }
+
     fn roles(&self) -> BTreeMap<String, Role> {
         self.model.params().roles()
     }

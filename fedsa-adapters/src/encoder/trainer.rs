@@ -155,6 +155,11 @@ impl ClientTrainer for LocalTrainer {
         self.model.adapters().low_rank_modules()
     }
 
+    fn restart_factors(&mut self, seed: u64) -> Result<()> {
+        let fresh = self.model.adapters().fresh_factors(seed)?;
+        self.local.restart(self.model.params(), &fresh)
+    }
+
     fn roles(&self) -> BTreeMap<String, Role> {
         self.model.params().roles()
     }

@@ -164,6 +164,13 @@ impl LocalLoop {
         Ok(value)
     }
 
+    /// Sets `fresh` (newly drawn factors) and forgets their optimizer moments.
+    pub(crate) fn restart(&mut self, params: &ParamStore, fresh: &ParamSet) -> Result<()> {
+        params.import(fresh)?;
+        self.optimizer.restart(fresh.names().cloned());
+        Ok(())
+    }
+
     /// Parameters, optimizer state and RNG states under reserved names.
     pub(crate) fn save(&self, params: &ParamStore) -> Result<ParamSet> {
         let mut out = params.export(&params.names())?;

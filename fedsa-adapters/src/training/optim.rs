@@ -18,6 +18,8 @@ const EPS: f64 = 1e-8;
 
 /// Reserved name prefix of optimizer state in a saved client state.
 pub(crate) const STATE_PREFIX: &str = "__optimizer.";
+/// The slot under which a restarted parameter's starting step is saved.
+const RESTARTED: &str = "restarted";
 
 /// A first-order optimizer with exportable state.
 pub struct Optimizer {
@@ -27,6 +29,9 @@ pub struct Optimizer {
     step: u64,
     /// Per parameter: AdamW `[exp_avg, exp_avg_sq]`, SGD `[momentum_buffer]`.
     state: BTreeMap<String, Vec<Tensor>>,
+    /// The step count at which a parameter's state last started over (FLoRA's restart), so
+    /// that AdamW's bias correction counts its steps from there, as a fresh optimizer would.
+    restarted: BTreeMap<String, u64>,
 }
 
 impl Optimizer {
@@ -37,12 +42,21 @@ impl Optimizer {
             momentum: training.momentum,
             step: 0,
             state: BTreeMap::new(),
+            restarted: BTreeMap::new(),
         }
     }
 
     /// Steps taken so far.
     pub fn steps(&self) -> u64 {
         self.step
+    }
+
+    /// Forgets the moments of `names`: their next step is their first.
+    pub fn restart(&mut self, names: impl IntoIterator<Item = String>) {
+        for name in names {
+            self.state.remove(&name);
+            self.restarted.insert(name, self.step);
+        }
     }
 
     fn slot_names(&self) -> &'static [&'static str] {
@@ -56,8 +70,9 @@ impl Optimizer {
     /// skipped, as PyTorch skips `grad is None`.
     pub fn step(&mut self, params: &[(&str, &Var)], grads: &GradStore, lr: f64) -> Result<()> {
         self.step += 1;
-        let t = self.step as i32;
         for (name, var) in params {
+            let since = self.restarted.get(*name).copied().unwrap_or(0);
+            let t = (self.step - since) as i32;
             let Some(g) = grads.get(var.as_tensor()) else {
                 continue;
             };
@@ -93,6 +108,13 @@ impl Optimizer {
             vec![4],
             encode_u64(self.step),
         )?;
+        for (name, at) in &self.restarted {
+            out.insert(
+                format!("{STATE_PREFIX}{RESTARTED}.{name}"),
+                vec![4],
+                encode_u64(*at),
+            )?;
+        }
         for (name, tensors) in &self.state {
             for (slot, t) in self.slot_names().iter().zip(tensors) {
                 let data = t
@@ -115,7 +137,14 @@ impl Optimizer {
         self.step = decode_u64(saved.require(&step_name)?.data())
             .ok_or_else(|| Error::param(step_name, "not an encoded step count"))?;
         self.state.clear();
+        self.restarted.clear();
         for (name, var) in vars {
+            let key = format!("{STATE_PREFIX}{RESTARTED}.{name}");
+            if let Some(t) = saved.get(&key) {
+                let at = decode_u64(t.data())
+                    .ok_or_else(|| Error::param(key.clone(), "not an encoded step count"))?;
+                self.restarted.insert((*name).to_string(), at);
+            }
             let mut slots = Vec::new();
             for slot in self.slot_names() {
                 let key = format!("{STATE_PREFIX}{slot}.{name}");
@@ -241,6 +270,32 @@ mod tests {
             .unwrap();
         let v = var.as_tensor().to_vec1::<f32>().unwrap()[0];
         assert!((v - 0.798_101).abs() < 1e-5, "{v}");
+    }
+
+    #[test]
+    fn a_restarted_parameter_steps_as_under_a_fresh_optimizer() {
+        // After one step (p = 0.899, as above) the moments are forgotten; with g = -2 the next
+        // step is a first step again: the bias-corrected ratio is -1, so p = 0.899·0.999 + 0.1
+        // (the old moments would have given a ratio of about -0.56).
+        let cfg = TrainingConfig {
+            weight_decay: 0.01,
+            ..TrainingConfig::default()
+        };
+        let mut opt = Optimizer::new(&cfg);
+        let (var, grads) = one_param(1.0, 0.5);
+        opt.step(&[("p", &var)], &grads, 0.1).unwrap();
+        opt.restart(["p".to_string()]);
+        let mut saved = ParamSet::new();
+        opt.save(&mut saved).unwrap();
+        let mut resumed = Optimizer::new(&cfg);
+        resumed.load(&saved, &[("p", &var)]).unwrap();
+        let loss = (var.as_tensor() * -2.0).unwrap().sum_all().unwrap();
+        resumed
+            .step(&[("p", &var)], &loss.backward().unwrap(), 0.1)
+            .unwrap();
+        let v = var.as_tensor().to_vec1::<f32>().unwrap()[0];
+        assert!((v - 0.998_101).abs() < 1e-5, "{v}");
+        assert_eq!(resumed.steps(), 2, "the schedule's count goes on");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 use fedsa_core::{ClientUpdate, Error, LowRankModule, ModuleRule, ParamSet, Result, TensorData};
 
-use super::linalg::{Mat, square_svd, thin_qr};
+use super::linalg::{Mat, product_svd, scale_columns};
 
 /// The FedSVD server rule.
 #[derive(Debug)]
@@ -65,15 +65,8 @@ pub fn refactor(a: &Mat, b: &Mat) -> std::result::Result<(Mat, Mat), String> {
             a.cols, b.rows
         ));
     }
-    let (qb, rb) = thin_qr(b);
-    let (qa, ra) = thin_qr(&a.transpose());
-    let (u, sigma, v) = square_svd(&rb.matmul(&ra.transpose()));
-    let new_a = qa.matmul(&v).transpose();
-    let mut us = qb.matmul(&u);
-    for i in 0..us.rows {
-        for (j, s) in sigma.iter().enumerate() {
-            us.set(i, j, us.at(i, j) * s);
-        }
-    }
+    let (u, sigma, v) = product_svd(b, a);
+    let new_a = v.transpose();
+    let us = scale_columns(&u, &sigma);
     Ok((new_a, us))
 }

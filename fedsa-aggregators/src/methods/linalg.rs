@@ -193,6 +193,37 @@ pub fn square_svd(m: &Mat) -> (Mat, Vec<f64>, Mat) {
     (u, sigma, vs)
 }
 
+/// The SVD of a product `b·a` (`b` `out × R`, `a` `R × in`) without forming it: with thin QRs
+/// `b = Q_bR_b` and `aᵀ = Q_aR_a`, `b·a = Q_b(R_bR_aᵀ)Q_aᵀ`, and the SVD of the `R × R` middle
+/// gives `(U, σ, V)` with `b·a = U·diag(σ)·Vᵀ`, `U` `out × R`, `V` `in × R`, `σ` descending.
+/// Where `R` exceeds `out` or `in`, the dependent directions carry `σ = 0`.
+pub fn product_svd(b: &Mat, a: &Mat) -> (Mat, Vec<f64>, Mat) {
+    let (qb, rb) = thin_qr(b);
+    let (qa, ra) = thin_qr(&a.transpose());
+    let (u, sigma, v) = square_svd(&rb.matmul(&ra.transpose()));
+    (qb.matmul(&u), sigma, qa.matmul(&v))
+}
+
+/// `m · diag(d)`: column `j` of `m` times `d[j]`.
+#[must_use]
+pub fn scale_columns(m: &Mat, d: &[f64]) -> Mat {
+    let mut out = m.clone();
+    for i in 0..out.rows {
+        for (j, s) in d.iter().enumerate().take(out.cols) {
+            out.set(i, j, out.at(i, j) * s);
+        }
+    }
+    out
+}
+
+/// The squared Frobenius norm of `b·a` from the factors alone:
+/// `‖BA‖² = tr((BᵀB)(AAᵀ))`, two `r × r` Gram matrices instead of an `out × in` product.
+pub fn product_norm_sq(b: &Mat, a: &Mat) -> f64 {
+    let gb = b.transpose().matmul(b);
+    let ga = a.matmul(&a.transpose());
+    gb.data.iter().zip(&ga.data).map(|(x, y)| x * y).sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

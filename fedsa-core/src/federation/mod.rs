@@ -574,7 +574,7 @@ fn check_client_modules(strategy: &Strategy, clients: &[Vec<LowRankModule>]) -> 
                 message: "its adapted modules differ from client 0's".into(),
             });
         }
-        if !strategy.server.aggregates_factors()
+        if !strategy.accepts_differing_ranks()
             && let Some(m) = own.iter().zip(first).find(|(m, f)| m.rank != f.rank)
         {
             return Err(Error::run_config(

@@ -1,0 +1,117 @@
+//! What the rules that combine clients of different ranks (FLoRA, FlexLoRA, HetLoRA) share:
+//! each client's own rank and scale per module, one module's uploaded factors as matrices with
+//! their weights, and FLoRA's stacking, whose product is the weighted sum of the clients'
+//! scaled products.
+
+use fedsa_core::{ClientUpdate, Error, LowRankModule, Result, example_weights};
+
+use super::linalg::Mat;
+
+/// Every client's own modules (rank and scale), as `ModuleRule::set_clients` gave them.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct ClientModules(Vec<Vec<LowRankModule>>);
+
+impl ClientModules {
+    pub(crate) fn new(clients: &[Vec<LowRankModule>]) -> ClientModules {
+        ClientModules(clients.to_vec())
+    }
+
+    /// Client `client`'s module `module`.
+    pub(crate) fn get(&self, client: usize, module: usize) -> Result<&LowRankModule> {
+        self.0
+            .get(client)
+            .and_then(|m| m.get(module))
+            .ok_or_else(|| Error::Client {
+                client,
+                message: format!(
+                    "the server rule has no record of this client's module {module}; it was \
+                     not given the clients' modules before the first round"
+                ),
+            })
+    }
+
+    /// The client of the largest rank on `module` (the first on ties): the server holds each
+    /// factor as that client would.
+    pub(crate) fn largest(&self, module: usize) -> Result<&LowRankModule> {
+        self.0
+            .iter()
+            .filter_map(|m| m.get(module))
+            .reduce(|best, m| if m.rank > best.rank { m } else { best })
+            .ok_or_else(|| {
+                Error::param(
+                    format!("module {module}"),
+                    "the server rule was not given the clients' modules",
+                )
+            })
+    }
+}
+
+/// One client's factors of one module: `a` `r × in`, `b` `out × r`, the client's scale `s`
+/// and its weight `p` in the round (example counts).
+#[derive(Debug, Clone)]
+pub struct ClientFactors {
+    pub client: usize,
+    pub a: Mat,
+    pub b: Mat,
+    pub scale: f64,
+    pub weight: f64,
+}
+
+/// Module `index`'s factors in each of `updates`, each at its client's own rank, with the
+/// example weights `p_k`. Every client's layer must have the same `in` and `out`.
+pub(crate) fn module_factors(
+    module: &LowRankModule,
+    index: usize,
+    updates: &[ClientUpdate],
+    clients: &ClientModules,
+) -> Result<Vec<ClientFactors>> {
+    let uploads = module.updates(updates)?;
+    let weights = example_weights(&uploads);
+    let mut out: Vec<ClientFactors> = Vec::with_capacity(uploads.len());
+    for (u, weight) in uploads.iter().zip(weights) {
+        let own = clients.get(u.client, index)?;
+        let (r, inp, rows) = own.dims(u.a, u.b)?;
+        if let Some(first) = out.first()
+            && (first.a.cols, first.b.rows) != (inp, rows)
+        {
+            return Err(Error::param(
+                module.name.clone(),
+                format!(
+                    "client {} sends a {rows} × {inp} layer where client {} sends {} × {}",
+                    u.client, first.client, first.b.rows, first.a.cols
+                ),
+            ));
+        }
+        out.push(ClientFactors {
+            client: u.client,
+            a: Mat::from_f32(r, inp, u.a.data()),
+            b: Mat::from_f32(rows, r, u.b.data()),
+            scale: own.scale,
+            weight,
+        });
+    }
+    Ok(out)
+}
+
+/// FLoRA's stacking: `B = [B_1 … B_K]` (`out × Σr_k`) and `A = [p_1s_1A_1; …; p_Ks_KA_K]`
+/// (`Σr_k × in`), so that `B·A = Σp_k s_k B_kA_k` exactly, whatever the ranks. Returns
+/// `(B, A)`.
+pub fn stack(factors: &[ClientFactors]) -> (Mat, Mat) {
+    let total: usize = factors.iter().map(|f| f.a.rows).sum();
+    let (out, inp) = factors.first().map_or((0, 0), |f| (f.b.rows, f.a.cols));
+    let (mut b, mut a) = (Mat::zeros(out, total), Mat::zeros(total, inp));
+    let mut offset = 0;
+    for f in factors {
+        let w = f.weight * f.scale;
+        for k in 0..f.a.rows {
+            for j in 0..inp {
+                a.set(offset + k, j, w * f.a.at(k, j));
+            }
+            for i in 0..out {
+                b.set(i, offset + k, f.b.at(i, k));
+            }
+        }
+        offset += f.a.rows;
+    }
+    (b, a)
+}
