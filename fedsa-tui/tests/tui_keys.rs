@@ -276,12 +276,15 @@ fn train_selection_follows_the_client_rows() {
 }
 
 #[test]
-fn clients_screen_scrolls_and_recomputes() {
+fn clients_screen_moves_its_cursor_and_recomputes() {
     let mut app = app();
     app.screen = Screen::Clients;
     app.set_preview(Ok(tui_common::preview()));
     handle_key(&mut app, key(KeyCode::PageDown));
-    assert_eq!(app.clients_offset, 3);
+    assert_eq!(
+        app.clients_cursor.row, 3,
+        "the cursor stops at the last client"
+    );
     assert_eq!(handle_key(&mut app, ch('u')), Action::Preview);
 }
 

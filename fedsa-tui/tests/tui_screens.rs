@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use fedsa_engine::runs::RunHistory;
 use fedsa_tui::tui::{
-    App, ClientPreviewRow, ClientsPreview, FIELDS, Screen, apply_event, handle_key,
+    App, ClientPreviewRow, ClientsPreview, FIELDS, Preview, Screen, apply_event, handle_key,
 };
 use insta::assert_snapshot;
 use ratatui::buffer::Buffer;
@@ -95,6 +95,46 @@ fn clients_failed_preview_80x24() {
     app.set_preview(Err(
         "assets/rotten_tomatoes.csv: No such file or directory (run scripts/fetch-assets)".into(),
     ));
+    assert_snapshot!(render(&app, 80, 24));
+}
+
+/// Three clients of ranks 4, 8 and 16 (the run's rank is 8): the two that differ are marked,
+/// the cursor is on client 2's rank, and the core's refusal of differing ranks under FedSA
+/// shows under the table.
+fn per_client_ranks() -> App {
+    let mut c = config();
+    c.federation.num_clients = 3;
+    c.clients.rank = Some(vec![4, 8, 16]);
+    let mut app = App::new(c, PathBuf::from("quickstart.toml"));
+    app.screen = Screen::Clients;
+    let mut preview = tui_common::preview();
+    preview.clients.truncate(3);
+    app.set_preview(Ok(preview));
+    handle_key(&mut app, key(KeyCode::End));
+    app
+}
+
+#[test]
+fn clients_per_client_ranks_80x24() {
+    assert_snapshot!(render(&per_client_ranks(), 80, 24));
+}
+
+#[test]
+fn clients_per_client_ranks_wide() {
+    assert_snapshot!(render(&per_client_ranks(), WIDE.0, WIDE.1));
+}
+
+/// Before the partition is computed the settings alone are listed and editable; a run that
+/// trains local epochs shows them in place of steps. Client 1 has a batch of its own.
+#[test]
+fn clients_settings_before_the_partition_with_epochs_80x24() {
+    let mut c = config();
+    c.training.local_epochs = Some(3);
+    c.clients.batch_size = Some(vec![16, 32, 16, 16]);
+    let mut app = App::new(c, PathBuf::from("quickstart.toml"));
+    app.screen = Screen::Clients;
+    handle_key(&mut app, key(KeyCode::Down));
+    handle_key(&mut app, key(KeyCode::Right));
     assert_snapshot!(render(&app, 80, 24));
 }
 
@@ -275,7 +315,16 @@ fn tiny_terminals_do_not_panic() {
             (&busy).render(Rect::ZERO, &mut buf);
         }
     }
-    busy.screen = Screen::Train;
     busy.show_help = false;
+    // The Clients screen's settings alone, before the partition and after it failed.
+    busy.screen = Screen::Clients;
+    for preview in [Preview::Stale, Preview::Failed("no data".into())] {
+        busy.preview = preview;
+        for (w, h) in [(20, 5), (1, 1), (80, 3), (12, 40)] {
+            render(&busy, w, h);
+        }
+        (&busy).render(Rect::ZERO, &mut Buffer::empty(Rect::ZERO));
+    }
+    busy.screen = Screen::Train;
     assert_snapshot!(render(&busy, 20, 5));
 }

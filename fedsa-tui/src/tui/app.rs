@@ -9,6 +9,7 @@ use fedsa_core::{Config, Event};
 use fedsa_engine::analyze::AnalysisReport;
 use fedsa_engine::runs::RunHistory;
 
+use super::client_edits::ClientCursor;
 use super::events::{Log, RunState, RunStatus, fold_event};
 use super::form::Form;
 use super::preview::{ClientsPreview, Preview};
@@ -147,8 +148,8 @@ pub struct App {
     /// Where `Save` writes the config.
     pub config_path: PathBuf,
     pub preview: Preview,
-    /// First client row shown on the Clients screen.
-    pub clients_offset: usize,
+    /// The client and setting selected on the Clients screen; the table scrolls to it.
+    pub clients_cursor: ClientCursor,
     pub run: RunState,
     /// Client row selected on the Train screen.
     pub train_selected: usize,
@@ -172,7 +173,7 @@ impl App {
             form,
             config_path,
             preview: Preview::Stale,
-            clients_offset: 0,
+            clients_cursor: ClientCursor::default(),
             run: RunState::default(),
             train_selected: 0,
             log: Log::default(),
@@ -217,8 +218,9 @@ impl App {
         ));
     }
 
+    /// The partition computed for the setup. The cursor stays on its client: a recomputed
+    /// partition has the same clients, and drawing and keys clamp it to the rows there are.
     pub fn set_preview(&mut self, result: Result<ClientsPreview, String>) {
-        self.clients_offset = 0;
         self.preview = match result {
             Ok(p) => Preview::Ready(p),
             Err(e) => Preview::Failed(e),

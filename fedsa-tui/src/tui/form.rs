@@ -1,10 +1,13 @@
 //! The Setup screen's form: the run's editable fields as text. Edits are written back into a copy
 //! of the loaded `Config` and checked with `Config::validate`, so each error shows next to the
-//! field it names; keys the form does not show are kept as loaded.
+//! field it names; keys the form does not show are kept as loaded. The per-client lists
+//! (`[clients]`) are edited on the Clients screen and kept here too, so saving and launching
+//! take them along.
 
-use fedsa_core::Config;
 use fedsa_core::config::parse_cuda_ordinal;
+use fedsa_core::{ClientsConfig, Config};
 
+use super::client_edits::fit;
 use super::fields::{ALIASES, FIELDS, FieldSpec, index_of, read, write};
 
 /// The form's state: texts, the edit in progress and the current validation result.
@@ -167,13 +170,39 @@ impl Form {
         true
     }
 
+    /// The per-client lists as the form keeps them: they may be longer than the client count
+    /// (see `client_edits::fit`); `assembled` fits them.
+    pub fn clients(&self) -> &ClientsConfig {
+        &self.base.clients
+    }
+
+    /// Replaces the per-client lists and revalidates; returns whether they changed.
+    pub fn set_clients(&mut self, clients: ClientsConfig) -> bool {
+        if self.base.clients == clients {
+            return false;
+        }
+        self.base.clients = clients;
+        self.modified = true;
+        self.revalidate();
+        true
+    }
+
     /// The config the form describes, without validation: fields that do not parse keep their
     /// loaded value. For summaries that should show something even while a field is wrong.
     pub fn assembled(&self) -> Config {
+        self.written(|_, _| {})
+    }
+
+    /// The loaded config with every field's text written in (`on_error` hears the fields that
+    /// do not parse) and the per-client lists fitted to the client count.
+    fn written(&self, mut on_error: impl FnMut(usize, String)) -> Config {
         let mut config = self.base.clone();
-        for (spec, value) in FIELDS.iter().zip(&self.values) {
-            let _ = write(&mut config, spec.key, value);
+        for (i, (spec, value)) in FIELDS.iter().zip(&self.values).enumerate() {
+            if let Err(e) = write(&mut config, spec.key, value) {
+                on_error(i, e);
+            }
         }
+        fit(&mut config);
         config
     }
 
@@ -194,14 +223,10 @@ impl Form {
     }
 
     fn revalidate(&mut self) {
-        self.errors = vec![None; FIELDS.len()];
+        let mut errors = vec![None; FIELDS.len()];
+        let config = self.written(|i, e| errors[i] = Some(e));
+        self.errors = errors;
         self.general = None;
-        let mut config = self.base.clone();
-        for (i, (spec, value)) in FIELDS.iter().zip(&self.values).enumerate() {
-            if let Err(e) = write(&mut config, spec.key, value) {
-                self.errors[i] = Some(e);
-            }
-        }
         if let Err(e) = config.validate(&self.source_name) {
             match e {
                 fedsa_core::Error::Config { field, message, .. } => {

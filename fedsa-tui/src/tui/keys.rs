@@ -4,6 +4,7 @@
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::app::{Action, App, Screen};
+use super::client_edits::{self, Edit, client_rows};
 use super::preview::Preview;
 
 /// Rows a page key moves.
@@ -193,17 +194,29 @@ fn edit_key(app: &mut App, key: KeyEvent, ctrl: bool) -> Action {
     Action::None
 }
 
+/// Up/down pick a client, left/right its setting, `+`/`-` change it and `d` gives it back the
+/// run-wide value. The edits do not touch the partition, so the preview stays as it is.
 fn clients_key(app: &mut App, key: KeyEvent) -> Action {
     if let Some(delta) = vertical(key.code) {
-        let rows = match &app.preview {
-            Preview::Ready(p) => p.clients.len(),
-            _ => 0,
-        };
-        app.clients_offset = step(app.clients_offset, delta, rows);
+        let rows = client_rows(app);
+        app.clients_cursor.row = step(app.clients_cursor.row, delta, rows);
         return Action::None;
     }
-    if key.code == KeyCode::Char('u') {
-        return Action::Preview;
+    match key.code {
+        KeyCode::Char('u') => return Action::Preview,
+        KeyCode::Left | KeyCode::Char('h') => {
+            let config = app.form.assembled();
+            app.clients_cursor.move_field(-1, &config);
+        }
+        KeyCode::Right | KeyCode::Char('l') => {
+            let config = app.form.assembled();
+            app.clients_cursor.move_field(1, &config);
+        }
+        // `=` and `_` are `+` and `-` without shift.
+        KeyCode::Char('+' | '=') => client_edits::edit(app, Edit::Raise),
+        KeyCode::Char('-' | '_') => client_edits::edit(app, Edit::Lower),
+        KeyCode::Char('d') | KeyCode::Delete => client_edits::edit(app, Edit::Reset),
+        _ => {}
     }
     Action::None
 }

@@ -1,8 +1,10 @@
-//! The interactive terminal UI: set up a run, look at its clients, train it while watching every
-//! round, and compare run folders. Training reaches the UI only through the federation's event
-//! stream; every service with I/O or ML comes in through [`TuiEnv`], so tests need neither.
+//! The interactive terminal UI: set up a run, look at its clients and tune each one, train it
+//! while watching every round, and compare run folders. Training reaches the UI only through the
+//! federation's event stream; every service with I/O or ML comes in through [`TuiEnv`], so
+//! tests need neither.
 
 mod app;
+mod client_edits;
 mod draw;
 mod events;
 mod fields;
@@ -26,6 +28,7 @@ use fedsa_engine::{RunHandle, RunOptions};
 use ratatui::crossterm::event as term;
 
 pub use app::{Action, App, Compare, Notice, Screen, SimilarityView, apply_event};
+pub use client_edits::{ClientCursor, ClientField};
 pub use draw::draw;
 pub use events::{ClientRow, ClientStatus, Log, RunState, RunStatus};
 pub use fields::{FIELDS, FieldSpec};

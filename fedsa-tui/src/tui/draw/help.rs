@@ -10,9 +10,8 @@ use ratatui::widgets::{Block, Clear, Paragraph, Widget, Wrap};
 const KEYS: &[(&str, &str)] = &[
     ("", "Everywhere"),
     ("tab / shift-tab", "next / previous screen"),
-    ("1 2 3 4", "Setup, Clients, Train, Compare"),
-    ("r", "launch the run (Train screen)"),
-    ("x", "stop the run after this round"),
+    ("1 2 3 4, 5", "Setup, Clients, Train, Compare; A/B"),
+    ("r / x", "launch / stop the run (after this round)"),
     ("ctrl-s", "save the setup to its TOML file"),
     ("?", "this help (esc closes)"),
     ("q, ctrl-c", "quit (asks while a run is on)"),
@@ -21,13 +20,14 @@ const KEYS: &[(&str, &str)] = &[
     ("enter, e", "edit it; enter applies, esc cancels"),
     ("← → h l, space", "cycle the field's choices"),
     ("s", "save"),
-    ("", "Clients / Train / Compare"),
-    ("↑↓", "scroll or select"),
-    ("u", "recompute the partition (Clients)"),
-    ("a / d", "add / remove a run folder (Compare)"),
-    ("f", "load the runs in the output folder"),
-    ("s", "A/B similarity of the selected run"),
-    ("5", "A/B similarity of the setup's own run"),
+    ("", "Clients"),
+    ("↑↓ ← →", "a client's rank, steps or batch size"),
+    ("+ / -, d", "raise / lower it (min 1); d: run-wide"),
+    ("u", "recompute the partition"),
+    ("", "Train / Compare"),
+    ("↑↓", "select a client or a run"),
+    ("a / d, f", "add / remove a run folder; find runs"),
+    ("s / 5", "A/B similarity of the selected / own run"),
 ];
 
 pub(super) fn render(area: Rect, buf: &mut Buffer) {

@@ -2,6 +2,7 @@
 //! `&App` alone. Layouts fit an 80x24 terminal and give a wider one more charts and columns.
 
 mod chart;
+mod client_settings;
 mod clients;
 mod compare;
 mod help;
@@ -142,7 +143,9 @@ fn key_hints(app: &App) -> &'static [(&'static str, &'static str)] {
             ("q", "quit"),
         ],
         Screen::Clients => &[
-            ("↑↓", "scroll"),
+            ("↑↓←→", "cell"),
+            ("+-", "value"),
+            ("d", "reset"),
             ("u", "recompute"),
             ("r", "run"),
             ("tab", "screen"),
