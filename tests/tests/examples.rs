@@ -26,6 +26,9 @@ fn every_example_is_valid_and_names_its_method() {
         ("feddpa", "feddpa", "lora"),
         ("fedsa-shared-model", "fedsa", "lora"),
         ("dp-fedsa", "fedsa", "lora"),
+        ("flora", "flora", "lora"),
+        ("flexlora", "flexlora", "lora"),
+        ("hetlora", "hetlora", "lora"),
     ];
     for (name, strategy, adapter) in expected {
         let path = dir.join(format!("{name}.toml"));
@@ -43,6 +46,13 @@ fn every_example_is_valid_and_names_its_method() {
         // The quickstart is the paper's non-IID setting.
         assert_eq!(config.partition.alpha, 0.5, "{name}");
         assert_eq!(config.federation.num_clients, 3, "{name}");
+        // The methods for clients of different ranks run on ranks 4, 8 and 16.
+        let ranks = if ["flora", "flexlora", "hetlora"].contains(&name) {
+            vec![4, 8, 16]
+        } else {
+            vec![config.adapter.rank; 3]
+        };
+        assert_eq!(config.client_ranks(), ranks, "{name}");
     }
 }
 
