@@ -476,7 +476,7 @@ impl Strategy {
         self.server.aggregates_factors()
             || [Role::A, Role::B]
                 .iter()
-                .all(|r| !self.server_holds(*r) && !(self.shared_model && self.trains(*r)))
+                .all(|r| !(self.server_holds(*r) || (self.shared_model && self.trains(*r))))
     }
 
     /// Whether anything at all crosses between client and server.

@@ -103,8 +103,8 @@ pub fn truncate(
     let mut new_a = Mat::zeros(rank, inp);
     let mut new_b = Mat::zeros(out, rank);
     let us = scale_columns(&u, &sigma);
-    for k in 0..rank.min(sigma.len()) {
-        if sigma[k] == 0.0 {
+    for (k, s) in sigma.iter().enumerate().take(rank) {
+        if *s == 0.0 {
             continue;
         }
         for j in 0..inp {
