@@ -69,7 +69,7 @@ pub struct AnalysisReport {
 pub fn analyze_run(run: &Path, round: Option<usize>, mode: Mode) -> Result<AnalysisReport> {
     let dir = RunDir::open(run)?;
     let config = dir.config()?;
-    let ckpt = find_checkpoint(&dir.checkpoints(), round)
+    let ckpt = checkpoint::find(&dir.checkpoints(), round)
         .with_context(|| format!("analysing {}", run.display()))?;
     let round = ckpt.round();
     let init_path = run.join("init.safetensors");
@@ -176,24 +176,6 @@ fn local_round(config: &Config, ckpt: &Checkpoint) -> Result<(Vec<ParamSet>, Vec
         ends.push(trainer.params(&names)?);
     }
     Ok((starts, ends))
-}
-
-fn find_checkpoint(dir: &Path, round: Option<usize>) -> Result<Checkpoint> {
-    let (round, path) = match round {
-        Some(r) => {
-            let path = dir.join(format!("round-{r}"));
-            if !path.is_dir() {
-                bail!(
-                    "--round {r}: no checkpoint {} (only the last few are kept)",
-                    path.display()
-                );
-            }
-            (r, path)
-        }
-        None => checkpoint::latest(dir)?
-            .with_context(|| format!("no complete checkpoint under {}", dir.display()))?,
-    };
-    Checkpoint::open(&path, round, false)
 }
 
 /// The A and B tensors of `init`, with their roles: from the run's adapter spec when it can be

@@ -158,6 +158,60 @@ pub fn latest(dir: &Path) -> Result<Option<(usize, PathBuf)>> {
     Ok(Some((round, path)))
 }
 
+/// The rounds of the complete checkpoints in `dir` (`round-N` folders), ascending.
+pub fn rounds(dir: &Path) -> Result<Vec<usize>> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
+    };
+    let mut rounds = Vec::new();
+    for entry in entries {
+        let entry = entry.with_context(|| format!("reading {}", dir.display()))?;
+        let name = entry.file_name();
+        if let Some(r) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("round-"))
+            .and_then(|r| r.parse::<usize>().ok())
+            && entry.path().is_dir()
+        {
+            rounds.push(r);
+        }
+    }
+    rounds.sort_unstable();
+    Ok(rounds)
+}
+
+/// The checkpoint of round `round` in `dir`, or the last complete one when `None`; a round
+/// with no checkpoint is refused with the rounds that have one.
+pub fn find(dir: &Path, round: Option<usize>) -> Result<Checkpoint> {
+    let (round, path) = match round {
+        Some(r) => {
+            let path = dir.join(format!("round-{r}"));
+            if !path.is_dir() {
+                let kept = rounds(dir)?;
+                let kept = if kept.is_empty() {
+                    "none".to_string()
+                } else {
+                    kept.iter()
+                        .map(usize::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                bail!(
+                    "--round {r}: no checkpoint {} (a run keeps its last {KEEP}; rounds kept: \
+                     {kept})",
+                    path.display()
+                );
+            }
+            (r, path)
+        }
+        None => latest(dir)?
+            .with_context(|| format!("no complete checkpoint under {}", dir.display()))?,
+    };
+    Checkpoint::open(&path, round, false)
+}
+
 /// The shared-model mode's relayed tensors, in a checkpoint that has them.
 const RELAY: &str = "relay.safetensors";
 
@@ -301,17 +355,10 @@ pub fn restore(checkpoint: &Checkpoint, fed: &mut Federation) -> Result<()> {
 }
 
 fn prune(dir: &Path) -> Result<()> {
-    let mut rounds: Vec<(usize, PathBuf)> = fs::read_dir(dir)?
-        .filter_map(std::result::Result::ok)
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().to_string();
-            let r = name.strip_prefix("round-")?.parse::<usize>().ok()?;
-            Some((r, e.path()))
-        })
-        .collect();
-    rounds.sort();
+    let rounds = rounds(dir)?;
     let excess = rounds.len().saturating_sub(KEEP);
-    for (_, path) in rounds.into_iter().take(excess) {
+    for r in rounds.into_iter().take(excess) {
+        let path = dir.join(format!("round-{r}"));
         fs::remove_dir_all(&path).with_context(|| format!("removing {}", path.display()))?;
     }
     Ok(())

@@ -12,7 +12,7 @@ use fedsa_core::io::{save_params, write_atomic};
 use fedsa_core::{ClientTrainer, Config, ParamSet};
 
 use crate::export_methods::{BASE_DELTA_FILE, base_deltas, stack_personal};
-use crate::run_dir::RunDir;
+use crate::run_dir::{MetricLine, RunDir};
 use crate::session::{load_client, load_generation_client};
 
 /// What an export wrote.
@@ -26,9 +26,17 @@ pub struct Exported {
 /// The name of the file that records how an export was made.
 pub const EXPORT_RECORD: &str = "fedsa_export.json";
 
-/// Writes client `client` of the run in `run` into `out` in PEFT's layout. A folder that
-/// already holds files is refused unless `force` (then the export's files replace theirs).
-pub fn export(run: &Path, client: usize, out: &Path, force: bool) -> Result<Exported> {
+/// Writes client `client` of the run in `run`, as its checkpoint of round `round` holds it
+/// (the last complete one when `None`), into `out` in PEFT's layout. A folder that already
+/// holds files is refused unless `force` (then the export's files replace theirs), and so is
+/// a client that had not trained by that round: its adapter would be the common start.
+pub fn export(
+    run: &Path,
+    client: usize,
+    round: Option<usize>,
+    out: &Path,
+    force: bool,
+) -> Result<Exported> {
     if !force && holds_files(out)? {
         bail!(
             "export: {} is not empty; export into a new or empty folder, or pass --force to \
@@ -36,8 +44,10 @@ pub fn export(run: &Path, client: usize, out: &Path, force: bool) -> Result<Expo
             out.display()
         );
     }
-    if RunDir::open(run)?.config()?.task.kind.is_generation() {
-        let session = load_generation_client(run, client)?;
+    let dir = RunDir::open(run)?;
+    if dir.config()?.task.kind.is_generation() {
+        let session = load_generation_client(run, client, round)?;
+        check_trained(&dir, client, &session.checkpoint)?;
         let params = trained_params(&session.trainer)?;
         let adapter = session.config.client_adapter(client);
         let source = PeftSource {
@@ -52,7 +62,8 @@ pub fn export(run: &Path, client: usize, out: &Path, force: bool) -> Result<Expo
         let record = Record::new(run, client, &session.config, &session.checkpoint);
         write_peft(out, &source, adapters, params, &record, &session.checkpoint)
     } else {
-        let session = load_client(run, client)?;
+        let session = load_client(run, client, round)?;
+        check_trained(&dir, client, &session.checkpoint)?;
         let params = trained_params(&session.trainer)?;
         let adapter = session.config.client_adapter(client);
         let source = PeftSource {
@@ -73,6 +84,33 @@ pub fn export(run: &Path, client: usize, out: &Path, force: bool) -> Result<Expo
     }
 }
 
+/// Refuses client `client` when the run's records show no local training of it up to the
+/// round of `checkpoint` (with sampling, a client may never be picked).
+fn check_trained(dir: &RunDir, client: usize, checkpoint: &Path) -> Result<()> {
+    let round = round_of(checkpoint).unwrap_or(usize::MAX);
+    let trained = dir.lines().iter().any(|line| {
+        matches!(line, MetricLine::Client(c)
+            if c.client == client && c.round <= round && c.train.is_some())
+    });
+    if !trained {
+        bail!(
+            "export: client {client} did not train in rounds 1..={round} (never sampled, or it \
+             failed each time), so its adapter is the common initial one; export a client that \
+             trained, or a later round with --round"
+        );
+    }
+    Ok(())
+}
+
+/// The round a `round-N` checkpoint folder holds.
+fn round_of(checkpoint: &Path) -> Option<usize> {
+    checkpoint
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_prefix("round-"))
+        .and_then(|n| n.parse::<usize>().ok())
+}
+
 /// Every tensor the client's trainer holds (adapter and, for classifiers, head).
 fn trained_params(trainer: &dyn ClientTrainer) -> Result<ParamSet> {
     let names: Vec<String> = trainer.roles().into_keys().collect();
@@ -87,11 +125,7 @@ struct Record {
 
 impl Record {
     fn new(run: &Path, client: usize, config: &Config, checkpoint: &Path) -> Record {
-        let round = checkpoint
-            .file_name()
-            .and_then(|n| n.to_str())
-            .and_then(|n| n.strip_prefix("round-"))
-            .and_then(|n| n.parse::<usize>().ok());
+        let round = round_of(checkpoint);
         let base = config.model.path.display().to_string();
         let gguf = config
             .model
@@ -164,8 +198,9 @@ fn write_peft(
         save_params(&out.join(BASE_DELTA_FILE), &deltas)?;
         json["base_delta"] = serde_json::json!({
             "file": BASE_DELTA_FILE,
-            "note": "FedEx-LoRA drifted the frozen weights: add each tensor to the base weight \
-                     of the same name before applying the adapter",
+            "note": "the server corrected the frozen weights (FedEx-LoRA's residual, FLoRA's \
+                     merged updates): add each tensor to the base weight of the same name \
+                     before applying the adapter",
         });
     }
     write_atomic(

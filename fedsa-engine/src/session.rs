@@ -16,11 +16,13 @@ use crate::decoder::{Decoder, answer_fn, load_decoder};
 use crate::prepare::resolve_spec;
 use crate::run_dir::RunDir;
 
-/// The config of the run in `run` and its last complete checkpoint, once `client` is known
-/// to exist and the run's task is `task`; `other` names the command for the other task.
+/// The config of the run in `run` and its checkpoint of round `round` (the last complete one
+/// when `None`), once `client` is known to exist and the run's task is `task`; `other` names
+/// the command for the other task.
 pub fn open_checkpoint(
     run: &Path,
     client: usize,
+    round: Option<usize>,
     task: TaskKind,
     other: &str,
 ) -> Result<(Config, Checkpoint)> {
@@ -41,9 +43,9 @@ pub fn open_checkpoint(
     if client >= n {
         bail!("--client {client}: the run has clients 0..{}", n - 1);
     }
-    let (round, path) = checkpoint::latest(&dir.checkpoints())?
-        .with_context(|| format!("{} has no complete checkpoint", run.display()))?;
-    Ok((config, Checkpoint::open(&path, round, false)?))
+    let ckpt = checkpoint::find(&dir.checkpoints(), round)
+        .with_context(|| format!("opening {}", run.display()))?;
+    Ok((config, ckpt))
 }
 
 /// Restores `trainer` from client `client`'s state file in `ckpt`.
@@ -84,11 +86,13 @@ pub struct ClientSession {
     pub checkpoint: PathBuf,
 }
 
-/// Loads client `client` of the run in `run` from its last complete checkpoint.
-pub fn load_client(run: &Path, client: usize) -> Result<ClientSession> {
+/// Loads client `client` of the run in `run` from its checkpoint of round `round` (the last
+/// complete one when `None`).
+pub fn load_client(run: &Path, client: usize, round: Option<usize>) -> Result<ClientSession> {
     let (config, ckpt) = open_checkpoint(
         run,
         client,
+        round,
         TaskKind::Classification,
         "fedsa generate RUN --client K PROMPT",
     )?;
@@ -182,9 +186,15 @@ pub struct GenerationSession {
     pub checkpoint: PathBuf,
 }
 
-/// Loads generation client `client` of the run in `run` from its last complete checkpoint.
-pub fn load_generation_client(run: &Path, client: usize) -> Result<GenerationSession> {
-    let (config, ckpt) = open_checkpoint(run, client, TaskKind::Generation, "fedsa predict")?;
+/// Loads generation client `client` of the run in `run` from its checkpoint of round `round`
+/// (the last complete one when `None`).
+pub fn load_generation_client(
+    run: &Path,
+    client: usize,
+    round: Option<usize>,
+) -> Result<GenerationSession> {
+    let (config, ckpt) =
+        open_checkpoint(run, client, round, TaskKind::Generation, "fedsa predict")?;
     let registry = PluginRegistry::discover(&config.plugins)?;
     let spec = resolve_spec(&config, registry.libraries())?;
     let device = fedsa_adapters::device(&config.device)?;

@@ -74,6 +74,9 @@ pub enum Command {
         run: PathBuf,
         #[arg(long)]
         client: usize,
+        /// Read this checkpoint round instead of the last one.
+        #[arg(long)]
+        round: Option<usize>,
         #[arg(long)]
         out: PathBuf,
         /// Write into a folder that already holds files, replacing the export's files there.
@@ -85,6 +88,9 @@ pub enum Command {
         run: PathBuf,
         #[arg(long)]
         client: usize,
+        /// Read this checkpoint round instead of the last one.
+        #[arg(long)]
+        round: Option<usize>,
         #[arg(required = true)]
         text: Vec<String>,
     },
@@ -93,6 +99,9 @@ pub enum Command {
         run: PathBuf,
         #[arg(long)]
         client: usize,
+        /// Read this checkpoint round instead of the last one.
+        #[arg(long)]
+        round: Option<usize>,
         #[arg(required = true)]
         prompt: Vec<String>,
         /// Tokens to generate at most (default: the run's task.max_new_tokens).

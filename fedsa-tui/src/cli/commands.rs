@@ -67,13 +67,20 @@ pub fn dispatch(command: Command) -> Result<()> {
         Command::Export {
             run,
             client,
+            round,
             out,
             force,
-        } => export(&run, client, &out, force),
-        Command::Predict { run, client, text } => predict(&run, client, &text),
+        } => export(&run, client, round, &out, force),
+        Command::Predict {
+            run,
+            client,
+            round,
+            text,
+        } => predict(&run, client, round, &text),
         Command::Generate {
             run,
             client,
+            round,
             prompt,
             max_new_tokens,
             temperature,
@@ -82,6 +89,7 @@ pub fn dispatch(command: Command) -> Result<()> {
         } => generate(
             &run,
             client,
+            round,
             &prompt,
             SampleOptions {
                 max_new_tokens,
@@ -180,8 +188,8 @@ fn list_plugins(paths: &[PathBuf]) -> Result<()> {
 }
 
 /// `fedsa predict`: each label's probability for every text under client `client`'s model.
-fn predict(run: &Path, client: usize, texts: &[String]) -> Result<()> {
-    let session = load_client(run, client)?;
+fn predict(run: &Path, client: usize, round: Option<usize>, texts: &[String]) -> Result<()> {
+    let session = load_client(run, client, round)?;
     let probs = session.predict(texts)?;
     for (text, p) in texts.iter().zip(probs) {
         let best = p
@@ -199,8 +207,8 @@ fn predict(run: &Path, client: usize, texts: &[String]) -> Result<()> {
 }
 
 /// `fedsa export`: client `client`'s personalised adapter in PEFT's layout.
-fn export(run: &Path, client: usize, out: &Path, force: bool) -> Result<()> {
-    let exported = fedsa_engine::export::export(run, client, out, force)?;
+fn export(run: &Path, client: usize, round: Option<usize>, out: &Path, force: bool) -> Result<()> {
+    let exported = fedsa_engine::export::export(run, client, round, out, force)?;
     println!(
         "exported client {client} of {} ({} tensors, from {}) to {}",
         run.display(),
@@ -212,9 +220,15 @@ fn export(run: &Path, client: usize, out: &Path, force: bool) -> Result<()> {
 }
 
 /// `fedsa generate`: client `client`'s continuation of every prompt and its answer.
-fn generate(run: &Path, client: usize, prompts: &[String], sample: SampleOptions) -> Result<()> {
+fn generate(
+    run: &Path,
+    client: usize,
+    round: Option<usize>,
+    prompts: &[String],
+    sample: SampleOptions,
+) -> Result<()> {
     sample.validate()?;
-    let session = load_generation_client(run, client)?;
+    let session = load_generation_client(run, client, round)?;
     for generated in session.generate(prompts, sample)? {
         println!("{}", generated.prompt);
         println!("  -> {}", generated.text.trim());
