@@ -27,7 +27,8 @@ pub struct Exported {
 pub const EXPORT_RECORD: &str = "fedsa_export.json";
 
 /// Writes client `client` of the run in `run`, as its checkpoint of round `round` holds it
-/// (the last complete one when `None`), into `out` in PEFT's layout. A folder that already
+/// (the last complete one when `None`), into `out` in PEFT's layout, or with `merged` as one
+/// Hugging Face model with the adapter folded in (`export_merged`). A folder that already
 /// holds files is refused unless `force` (then the export's files replace theirs), and so is
 /// a client that had not trained by that round: its adapter would be the common start.
 pub fn export(
@@ -36,6 +37,7 @@ pub fn export(
     round: Option<usize>,
     out: &Path,
     force: bool,
+    merged: bool,
 ) -> Result<Exported> {
     if !force && holds_files(out)? {
         bail!(
@@ -46,6 +48,14 @@ pub fn export(
     }
     let dir = RunDir::open(run)?;
     if dir.config()?.task.kind.is_generation() {
+        if merged {
+            bail!(
+                "export --merged: {} is a generation run, and the merged export is built for \
+                 classification runs only; export the PEFT adapter (without --merged) and fold \
+                 it in with PEFT's merge_and_unload()",
+                run.display()
+            );
+        }
         let session = load_generation_client(run, client, round)?;
         check_trained(&dir, client, &session.checkpoint)?;
         let params = trained_params(&session.trainer)?;
@@ -64,6 +74,10 @@ pub fn export(
     } else {
         let session = load_client(run, client, round)?;
         check_trained(&dir, client, &session.checkpoint)?;
+        if merged {
+            let record = Record::new(run, client, &session.config, &session.checkpoint);
+            return crate::export_merged::write_merged(out, &session, record.json);
+        }
         let params = trained_params(&session.trainer)?;
         let adapter = session.config.client_adapter(client);
         let source = PeftSource {

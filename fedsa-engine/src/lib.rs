@@ -22,6 +22,7 @@ pub mod crash;
 pub mod decoder;
 pub mod execute;
 pub mod export;
+mod export_merged;
 mod export_methods;
 pub mod limits;
 pub mod plugins;

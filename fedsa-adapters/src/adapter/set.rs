@@ -21,6 +21,7 @@ use crate::backend::Context;
 use crate::encoder::BaseModel;
 use crate::training::seeded::{kaiming_bound, normal, stream, tensor, uniform};
 
+mod merge;
 mod restart;
 
 /// A trainable tensor's name (PEFT style), role and initial value.

@@ -8,6 +8,7 @@ mod bert;
 mod client;
 pub(crate) mod config;
 mod head;
+mod merge;
 mod roberta;
 mod trainer;
 

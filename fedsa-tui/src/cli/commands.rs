@@ -70,7 +70,8 @@ pub fn dispatch(command: Command) -> Result<()> {
             round,
             out,
             force,
-        } => export(&run, client, round, &out, force),
+            merged,
+        } => export(&run, client, round, &out, force, merged),
         Command::Predict {
             run,
             client,
@@ -207,8 +208,15 @@ fn predict(run: &Path, client: usize, round: Option<usize>, texts: &[String]) ->
 }
 
 /// `fedsa export`: client `client`'s personalised adapter in PEFT's layout.
-fn export(run: &Path, client: usize, round: Option<usize>, out: &Path, force: bool) -> Result<()> {
-    let exported = fedsa_engine::export::export(run, client, round, out, force)?;
+fn export(
+    run: &Path,
+    client: usize,
+    round: Option<usize>,
+    out: &Path,
+    force: bool,
+    merged: bool,
+) -> Result<()> {
+    let exported = fedsa_engine::export::export(run, client, round, out, force, merged)?;
     println!(
         "exported client {client} of {} ({} tensors, from {}) to {}",
         run.display(),
