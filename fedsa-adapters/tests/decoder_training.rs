@@ -261,3 +261,40 @@ fn restarting_the_factors_zeroes_the_product_and_refuses_vera() {
     let e = vera.restart_factors(1).unwrap_err().to_string();
     assert!(e.contains("low-rank product"), "{e}");
 }
+
+#[test]
+fn the_merged_decoder_folds_the_scaled_product_into_each_adapted_weight() {
+    let mut c = client("lora", &["q_proj", "down_proj"]);
+    // Non-zero B, so the product is not zero.
+    let mut rng = SeededRng::new(8);
+    let roles = c.params().roles();
+    for (name, role) in &roles {
+        if *role == fedsa_core::Role::B {
+            let t = c.params().tensor(name).unwrap();
+            let values: Vec<f32> = (0..t.elem_count())
+                .map(|_| rng.next_f64() as f32 - 0.5)
+                .collect();
+            let mut set = fedsa_core::ParamSet::new();
+            set.insert(name.clone(), t.dims().to_vec(), values).unwrap();
+            c.params_mut().import(&set).unwrap();
+        }
+    }
+    let merged: std::collections::BTreeMap<String, Tensor> =
+        c.merged_tensors().unwrap().into_iter().collect();
+    let frozen: std::collections::BTreeMap<String, Tensor> =
+        c.base().named_tensors().into_iter().collect();
+    assert_eq!(merged.len(), frozen.len(), "LLaMA's linears gain no bias");
+    let cfg = decoder_common::adapter("lora", &[]);
+    let scale = cfg.alpha / cfg.rank as f64;
+    for module in ["self_attn.q_proj", "mlp.down_proj"] {
+        let stem = format!("model.layers.0.{module}");
+        let a = c.params().tensor(&format!("{stem}.lora_A.weight")).unwrap();
+        let b = c.params().tensor(&format!("{stem}.lora_B.weight")).unwrap();
+        let want = (&frozen[&format!("{stem}.weight")] + (b.matmul(&a).unwrap() * scale).unwrap())
+            .unwrap();
+        let err = max_diff(&merged[&format!("{stem}.weight")], &want);
+        assert!(err < 1e-4, "{stem}: {err}");
+    }
+    let untouched = "model.layers.0.self_attn.k_proj.weight";
+    assert_eq!(max_diff(&merged[untouched], &frozen[untouched]), 0.0);
+}

@@ -48,16 +48,12 @@ pub fn export(
     }
     let dir = RunDir::open(run)?;
     if dir.config()?.task.kind.is_generation() {
-        if merged {
-            bail!(
-                "export --merged: {} is a generation run, and the merged export is built for \
-                 classification runs only; export the PEFT adapter (without --merged) and fold \
-                 it in with PEFT's merge_and_unload()",
-                run.display()
-            );
-        }
         let session = load_generation_client(run, client, round)?;
         check_trained(&dir, client, &session.checkpoint)?;
+        if merged {
+            let record = Record::new(run, client, &session.config, &session.checkpoint);
+            return crate::export_merged::write_generation(out, &session, record.json);
+        }
         let params = trained_params(&session.trainer)?;
         let adapter = session.config.client_adapter(client);
         let source = PeftSource {
@@ -76,7 +72,7 @@ pub fn export(
         check_trained(&dir, client, &session.checkpoint)?;
         if merged {
             let record = Record::new(run, client, &session.config, &session.checkpoint);
-            return crate::export_merged::write_merged(out, &session, record.json);
+            return crate::export_merged::write_classification(out, &session, record.json);
         }
         let params = trained_params(&session.trainer)?;
         let adapter = session.config.client_adapter(client);

@@ -1,16 +1,16 @@
 //! `fedsa export --merged` on the tiny random BERT: the folder is a plain Hugging Face
 //! sequence-classification model — loaded back with no adapter at all, it predicts what
 //! `fedsa predict` prints for the client, for LoRA under FedSA (personal B and head), for
-//! FedEx-LoRA (a server-corrected base) and for VeRA.
+//! FedEx-LoRA (a server-corrected base) and for VeRA; a generation client becomes a causal-LM
+//! folder whose adapted weights alone moved.
 
 use std::path::Path;
-use std::process::Command;
 
 use candle_core::Device;
 use fedsa_adapters::{AdapterSpec, BaseModel, LocalTrainer};
 use fedsa_core::config::{AdapterConfig, TrainingConfig};
 use fedsa_data::TextTokenizer;
-use fedsa_tests::fixtures::{TinyWorld, fedsa_bin, fedsa_ok};
+use fedsa_tests::fixtures::{TinyWorld, fedsa_ok};
 use fedsa_tests::llama_fixture::{tiny_generation_toml, write_tiny_llama};
 
 const TEXTS: [&str; 3] = ["the movie was great", "awful plot", "a film"];
@@ -25,7 +25,7 @@ fn predicted(run: &Path, client: usize) -> Vec<f64> {
             client.to_string().as_ref(),
         ]
         .into_iter()
-        .chain(TEXTS.iter().map(|t| t.as_ref())),
+        .chain(TEXTS.iter().map(AsRef::as_ref)),
     );
     String::from_utf8(out.stdout)
         .unwrap()
@@ -143,7 +143,7 @@ fn a_merged_export_predicts_what_fedsa_predict_prints() {
 }
 
 #[test]
-fn merged_export_of_a_generation_run_is_refused_with_what_to_do() {
+fn a_generation_client_merges_into_a_causal_lm_folder() {
     let dir = tempfile::tempdir().unwrap();
     let model = write_tiny_llama(&dir.path().join("tiny-llama"), 3);
     let config = dir.path().join("gen.toml");
@@ -153,19 +153,36 @@ fn merged_export_of_a_generation_run_is_refused_with_what_to_do() {
     )
     .unwrap();
     fedsa_ok(["run".as_ref(), config.as_os_str()]);
-    let out_dir = dir.path().join("merged");
-    let out = Command::new(fedsa_bin())
-        .arg("export")
-        .arg(dir.path().join("runs/gen"))
-        .args(["--client", "0", "--merged", "--out"])
-        .arg(&out_dir)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("generation run") && stderr.contains("merge_and_unload"),
-        "{stderr}"
-    );
-    assert!(!out_dir.exists());
+    let out = dir.path().join("merged");
+    fedsa_ok([
+        "export".as_ref(),
+        dir.path().join("runs/gen").as_os_str(),
+        "--client".as_ref(),
+        "0".as_ref(),
+        "--merged".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]);
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["torch_dtype"], "float32");
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("fedsa_export.json")).unwrap())
+            .unwrap();
+    assert_eq!(record["kind"], "merged");
+    assert_eq!(record["task"], "generation");
+    let merged = fedsa_core::io::load_params(&out.join("model.safetensors")).unwrap();
+    let base = fedsa_core::io::load_params(&model.join("model.safetensors")).unwrap();
+    assert!(merged.names().all(|n| !n.contains("lora")));
+    // Same tensors as the base; the adapted ones (q_proj, v_proj) moved, the others did not.
+    let mut moved = 0;
+    for (name, t) in base.iter() {
+        let m = merged.get(name).unwrap_or_else(|| panic!("{name} missing"));
+        assert_eq!(m.shape(), t.shape(), "{name}");
+        let same = m.data() == t.data();
+        let adapted = name.contains("q_proj") || name.contains("v_proj");
+        assert_eq!(!same, adapted, "{name}");
+        moved += usize::from(!same);
+    }
+    assert!(moved > 0);
 }

@@ -9,6 +9,7 @@ mod generate;
 mod gguf;
 mod gguf_scan;
 mod load;
+mod merge;
 mod model;
 mod names;
 mod sampling;

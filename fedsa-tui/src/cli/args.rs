@@ -82,8 +82,8 @@ pub enum Command {
         /// Write into a folder that already holds files, replacing the export's files there.
         #[arg(long)]
         force: bool,
-        /// A Hugging Face model with the adapter folded into the weights (classification
-        /// runs), which transformers loads without PEFT, instead of the PEFT adapter.
+        /// A Hugging Face model with the adapter folded into the weights, which transformers
+        /// loads without PEFT, instead of the PEFT adapter.
         #[arg(long)]
         merged: bool,
     },
