@@ -1,8 +1,8 @@
 //! `fedsa export --merged` on the tiny random BERT: the folder is a plain Hugging Face
 //! sequence-classification model — loaded back with no adapter at all, it predicts what
 //! `fedsa predict` prints for the client, for LoRA under FedSA (personal B and head), for
-//! FedEx-LoRA (a server-corrected base) and for VeRA; a generation client becomes a causal-LM
-//! folder whose adapted weights alone moved.
+//! FedEx-LoRA (a server-corrected base), VeRA, FedDPA (two adapters) and the DoRA plugin; a
+//! generation client becomes a causal-LM folder whose adapted weights alone moved.
 
 use std::path::Path;
 
@@ -10,7 +10,7 @@ use candle_core::Device;
 use fedsa_adapters::{AdapterSpec, BaseModel, LocalTrainer};
 use fedsa_core::config::{AdapterConfig, TrainingConfig};
 use fedsa_data::TextTokenizer;
-use fedsa_tests::fixtures::{TinyWorld, fedsa_ok};
+use fedsa_tests::fixtures::{TinyWorld, build_plugin, fedsa_ok};
 use fedsa_tests::llama_fixture::{tiny_generation_toml, write_tiny_llama};
 
 const TEXTS: [&str; 3] = ["the movie was great", "awful plot", "a film"];
@@ -81,12 +81,29 @@ fn merged_predictions(dir: &Path) -> Vec<f64> {
 #[test]
 fn a_merged_export_predicts_what_fedsa_predict_prints() {
     let world = TinyWorld::new(160);
+    let dora = build_plugin("fedsa-plugin-dora");
+    let plugins = format!(
+        "plugins = [{}]\n",
+        toml::Value::from(dora.display().to_string())
+    );
     for (name, strategy, adapter) in [
         ("fedsa", "fedsa", "lora"),
         ("fedex", "fedex", "lora"),
         ("vera", "fedsa", "vera"),
+        ("feddpa", "feddpa", "lora"),
+        ("dora", "fedsa", "dora"),
     ] {
-        let config = world.config(name, strategy, adapter, "[federation]\nrounds = 2\n");
+        let extra = if adapter == "dora" {
+            plugins.as_str()
+        } else {
+            ""
+        };
+        let config = world.config(
+            name,
+            strategy,
+            adapter,
+            &format!("{extra}[federation]\nrounds = 2\n"),
+        );
         fedsa_ok(["run".as_ref(), config.as_os_str()]);
         let run = world.runs().join(name);
         let out = world.dir.path().join(format!("merged-{name}"));
@@ -136,7 +153,7 @@ fn a_merged_export_predicts_what_fedsa_predict_prints() {
             assert!((w - g).abs() < 1e-4, "{name}: {want:?} vs {got:?}");
         }
         // Another client's merged model differs (its own B and head, or at least its head).
-        if strategy == "fedsa" {
+        if strategy == "fedsa" || strategy == "feddpa" {
             assert_ne!(predicted(&run, 0), want, "{name}");
         }
     }
