@@ -3,7 +3,7 @@
 //! atomically. Classification runs also get their label names; generation runs export the
 //! decoder's adapter for PEFT's causal-LM loader.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use fedsa_adapters::adapter::AdapterSet;
@@ -15,16 +15,7 @@ use crate::export_methods::{BASE_DELTA_FILE, base_deltas, stack_personal};
 use crate::run_dir::{MetricLine, RunDir};
 use crate::session::{load_client, load_generation_client};
 
-/// What an export wrote.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Exported {
-    pub tensors: usize,
-    /// The checkpoint the client was read from.
-    pub checkpoint: PathBuf,
-}
-
-/// The name of the file that records how an export was made.
-pub const EXPORT_RECORD: &str = "fedsa_export.json";
+pub use crate::exported::{EXPORT_RECORD, Exported};
 
 /// Writes client `client` of the run in `run`, as its checkpoint of round `round` holds it
 /// (the last complete one when `None`), into `out` in PEFT's layout, or with `merged` as one
@@ -50,8 +41,9 @@ pub fn export(
     if dir.config()?.task.kind.is_generation() {
         let session = load_generation_client(run, client, round)?;
         check_trained(&dir, client, &session.checkpoint)?;
+        let mut record = Record::new(run, client, &session.config, &session.checkpoint);
+        record.json["prompt_format"] = prompt_format(&session.decoder.tokenizer, &session);
         if merged {
-            let record = Record::new(run, client, &session.config, &session.checkpoint);
             return crate::export_merged::write_generation(out, &session, record.json);
         }
         let params = trained_params(&session.trainer)?;
@@ -65,7 +57,6 @@ pub fn export(
             seed: session.config.seed,
         };
         let adapters = session.trainer.model().adapters();
-        let record = Record::new(run, client, &session.config, &session.checkpoint);
         write_peft(out, &source, adapters, params, &record, &session.checkpoint)
     } else {
         let session = load_client(run, client, round)?;
@@ -92,6 +83,26 @@ pub fn export(
         )?;
         Ok(exported)
     }
+}
+
+/// How the client reads a prompt, so that a loader can feed it the same tokens: the template
+/// (`{prompt}` where the prompt goes), the BOS token placed before it (if any) and the ids that
+/// end a response.
+fn prompt_format(
+    tokenizer: &fedsa_data::CausalTokenizer,
+    session: &crate::session::GenerationSession,
+) -> serde_json::Value {
+    let template = tokenizer.template();
+    let mut stop = vec![tokenizer.eos_id()];
+    stop.extend(session.decoder.base.config().eos_ids());
+    stop.dedup();
+    serde_json::json!({
+        "template": template.prompt,
+        "response_prefix": template.response_prefix,
+        "bos_token_id": tokenizer.bos_id(),
+        "stop_token_ids": stop,
+        "max_new_tokens": session.config.task.max_new_tokens,
+    })
 }
 
 /// Refuses client `client` when the run's records show no local training of it up to the

@@ -11,7 +11,7 @@ use candle_core::Tensor;
 use fedsa_core::ParamSet;
 use fedsa_core::io::{save_params, write_atomic};
 
-use crate::export::{EXPORT_RECORD, Exported};
+use crate::exported::{EXPORT_RECORD, Exported};
 use crate::session::{ClientSession, GenerationSession};
 
 /// The tokenizer files a Hugging Face folder may hold; those the base has are copied.

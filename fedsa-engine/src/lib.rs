@@ -24,6 +24,7 @@ pub mod execute;
 pub mod export;
 mod export_merged;
 mod export_methods;
+mod exported;
 pub mod limits;
 pub mod plugins;
 pub mod prepare;
