@@ -115,3 +115,51 @@ fn classification_exports_record_how_they_were_made() {
     );
     assert!(out.join("fedsa_labels.json").is_file());
 }
+
+/// The DoRA plugin on the decoder: PEFT's `use_dora` adapter with each module's magnitude
+/// vector under PEFT's name, the client's own.
+#[test]
+fn a_dora_generation_client_exports_use_dora_with_its_magnitudes() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = write_tiny_llama(&dir.path().join("tiny-llama"), 3);
+    let plugin = fedsa_tests::fixtures::build_plugin("fedsa-plugin-dora");
+    let toml = tiny_generation_toml(&model, &dir.path().join("runs"), "gen-dora", "fedsa")
+        .replace("kind = \"lora\"", "kind = \"dora\"");
+    let toml = format!(
+        "plugins = [{}]\n{toml}",
+        toml::Value::from(plugin.display().to_string())
+    );
+    let config = dir.path().join("gen-dora.toml");
+    std::fs::write(&config, toml).unwrap();
+    fedsa_ok([Path::new("run"), &config]);
+    let run = dir.path().join("runs/gen-dora");
+    let out = dir.path().join("export-dora");
+    export(&run, 1, &out);
+
+    let config = json(&out.join("adapter_config.json"));
+    assert_eq!(
+        (
+            &config["peft_type"],
+            &config["task_type"],
+            &config["use_dora"]
+        ),
+        (
+            &Value::from("LORA"),
+            &Value::from("CAUSAL_LM"),
+            &Value::from(true)
+        )
+    );
+    let weights = load_params(&out.join("adapter_model.safetensors")).unwrap();
+    let names: Vec<&String> = weights.names().collect();
+    // A, B and the magnitude on q_proj and v_proj of every layer.
+    assert_eq!(weights.len(), LAYERS * 2 * 3, "{names:?}");
+    let state = load_params(&run.join("checkpoints/round-2/client-1.safetensors")).unwrap();
+    let key = "model.layers.1.self_attn.v_proj.lora_magnitude_vector";
+    assert_eq!(
+        weights
+            .get(&format!("base_model.model.{key}"))
+            .unwrap_or_else(|| panic!("{key} in {names:?}")),
+        state.get(key).unwrap()
+    );
+    assert_eq!(json(&out.join("fedsa_export.json"))["adapter"], "dora");
+}
