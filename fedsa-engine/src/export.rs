@@ -243,3 +243,44 @@ fn holds_files(dir: &Path) -> Result<bool> {
         Err(e) => Err(e).with_context(|| format!("reading {}", dir.display())),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(model: &str) -> Config {
+        Config::from_toml_str(
+            &format!(
+                "[task]\nkind = \"generation\"\n[model]\npath = \"{model}\"\n[data]\n\
+                 format = \"arithmetic\"\n[federation]\nnum_clients = 2\nclients_per_round = 2\n"
+            ),
+            "c.toml",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_gguf_base_is_recorded_with_the_loader_that_dequantizes_it() {
+        let record = Record::new(
+            Path::new("runs/r"),
+            1,
+            &config("assets/smollm2/SmolLM2.Q4_1.gguf"),
+            Path::new("runs/r/checkpoints/round-3"),
+        );
+        let loader = &record.json["base_loader"];
+        assert_eq!(loader["format"], "gguf");
+        assert_eq!(loader["folder"], "assets/smollm2");
+        assert_eq!(loader["gguf_file"], "SmolLM2.Q4_1.gguf");
+        assert!(loader["note"].as_str().unwrap().contains("gguf_file"));
+        assert_eq!(record.json["round"], 3);
+        assert_eq!(record.json["task"], "generation");
+        let hf = Record::new(
+            Path::new("runs/r"),
+            0,
+            &config("models/llama"),
+            Path::new("runs/r/checkpoints/round-1"),
+        );
+        assert_eq!(hf.json["base_loader"]["format"], "huggingface");
+        assert_eq!(hf.json["base_loader"]["folder"], "models/llama");
+    }
+}
