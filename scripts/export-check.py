@@ -13,6 +13,7 @@ fedsa_export.json says:
   tokenizer from the GGUF, as the record says.
 
 Needs: pip install torch transformers peft safetensors (and gguf for a GGUF base)
+(It replaces the earlier peft-check.py, which took the base folder as an argument.)
 
 Usage: scripts/export-check.py EXPORT_DIR MAX_LENGTH TEXT...   (MAX_LENGTH: classification;
        for generation it is the number of new tokens, as `fedsa generate --max-new-tokens`)

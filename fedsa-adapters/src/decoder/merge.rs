@@ -16,41 +16,28 @@ impl DecoderClient {
     pub fn merged_tensors(&self) -> Result<Vec<(String, Tensor)>> {
         let base = self.base();
         let mut out: BTreeMap<String, Tensor> = base.named_tensors().into_iter().collect();
-        let modules = base.modules();
         let params = self.params();
         let lookup = |name: &str| params.tensor(name);
-        for (layer, module) in self.adapters().targets() {
-            let info = modules
-                .iter()
-                .find(|m| m.layer == layer && m.module == module)
-                .ok_or_else(|| {
-                    Error::param(
-                        format!("layer {layer}"),
-                        "an adapted module the model lacks",
-                    )
-                })?;
-            let frozen = base.linear(layer, module);
-            let (w, b) = self.adapters().merged_linear(
-                layer,
-                module,
-                frozen.weight(),
-                frozen.bias(),
-                &lookup,
-            )?;
-            let bias_left = b
+        let linear = |layer, module| base.linear(layer, module);
+        for l in self
+            .adapters()
+            .merged_layers(&base.modules(), &linear, &lookup)?
+        {
+            let bias_left = l
+                .bias
                 .abs()
                 .and_then(|a| a.max_all())
                 .and_then(|m| m.to_scalar::<f32>())
-                .map_err(|e| Error::param(info.name.clone(), e.to_string()))?;
-            if frozen.bias().is_none() && bias_left > 1e-6 {
+                .map_err(|e| Error::param(l.name.clone(), e.to_string()))?;
+            if !l.has_bias && bias_left > 1e-6 {
                 return Err(Error::param(
-                    info.name.clone(),
+                    l.name.clone(),
                     format!("the adapter adds a bias ({bias_left:e}) the layer does not have"),
                 ));
             }
-            out.insert(format!("{}.weight", info.name), w);
-            if frozen.bias().is_some() {
-                out.insert(format!("{}.bias", info.name), b);
+            out.insert(format!("{}.weight", l.name), l.weight);
+            if l.has_bias {
+                out.insert(format!("{}.bias", l.name), l.bias);
             }
         }
         Ok(out.into_iter().collect())

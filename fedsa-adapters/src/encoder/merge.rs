@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use candle_core::Tensor;
 
-use fedsa_core::{Error, Result, Role};
+use fedsa_core::{Result, Role};
 
 use crate::encoder::ClientModel;
 
@@ -21,29 +21,15 @@ impl ClientModel {
             .into_iter()
             .map(|(name, t)| (format!("{prefix}{name}"), t))
             .collect();
-        let modules = base.modules();
         let params = self.params();
         let lookup = |name: &str| params.tensor(name);
-        for (layer, module) in self.adapters().targets() {
-            let info = modules
-                .iter()
-                .find(|m| m.layer == layer && m.module == module)
-                .ok_or_else(|| {
-                    Error::param(
-                        format!("layer {layer}"),
-                        "an adapted module the model lacks",
-                    )
-                })?;
-            let frozen = base.linear(layer, module);
-            let (w, b) = self.adapters().merged_linear(
-                layer,
-                module,
-                frozen.weight(),
-                frozen.bias(),
-                &lookup,
-            )?;
-            out.insert(format!("{prefix}{}.weight", info.name), w);
-            out.insert(format!("{prefix}{}.bias", info.name), b);
+        let linear = |layer, module| base.linear(layer, module);
+        for l in self
+            .adapters()
+            .merged_layers(&base.modules(), &linear, &lookup)?
+        {
+            out.insert(format!("{prefix}{}.weight", l.name), l.weight);
+            out.insert(format!("{prefix}{}.bias", l.name), l.bias);
         }
         // BERT's pooler sits inside the encoder model (`bert.pooler`); the classifier (and
         // RoBERTa's whole head) beside it.

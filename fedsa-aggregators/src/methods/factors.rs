@@ -3,7 +3,10 @@
 //! their weights, and FLoRA's stacking, whose product is the weighted sum of the clients'
 //! scaled products.
 
-use fedsa_core::{ClientUpdate, Error, LowRankModule, Result, example_weights};
+use fedsa_core::{
+    ClientUpdate, Error, LowRankModule, ParamSet, Result, Role, TensorData, example_weights,
+    slice_factor,
+};
 
 use super::linalg::Mat;
 
@@ -30,6 +33,20 @@ impl ClientModules {
             })
     }
 
+    /// Client `client`'s share of the global factor `role` of `module`, held at the largest
+    /// rank: its leading rows of A or columns of B.
+    pub(crate) fn own_slice(
+        &self,
+        client: usize,
+        module: usize,
+        role: Role,
+        global: &TensorData,
+    ) -> Result<TensorData> {
+        let own = self.get(client, module)?;
+        let name = if role == Role::A { &own.a } else { &own.b };
+        slice_factor(name, role, global, own.rank)
+    }
+
     /// The client of the largest rank on `module` (the first on ties): the server holds each
     /// factor as that client would.
     pub(crate) fn largest(&self, module: usize) -> Result<&LowRankModule> {
@@ -44,6 +61,24 @@ impl ClientModules {
                 )
             })
     }
+}
+
+/// Sets module `m`'s global factors to `a` (`r × in`) and `b` (`out × r`) and records both
+/// as changed, so that they go down to the clients.
+pub(crate) fn set_factors(
+    global: &mut ParamSet,
+    m: &LowRankModule,
+    (a, b): (&Mat, &Mat),
+    changed: &mut Vec<String>,
+) -> Result<()> {
+    for (name, f) in [(&m.a, a), (&m.b, b)] {
+        global.insert_tensor(
+            name.clone(),
+            TensorData::new(vec![f.rows, f.cols], f.to_f32())?,
+        );
+        changed.push(name.clone());
+    }
+    Ok(())
 }
 
 /// One client's factors of one module: `a` `r × in`, `b` `out × r`, the client's scale `s`

@@ -11,10 +11,9 @@
 
 use fedsa_core::{
     ClientUpdate, Error, LowRankModule, ModuleRule, ParamSet, Result, Role, TensorData,
-    slice_factor,
 };
 
-use super::factors::{ClientModules, module_factors, stack};
+use super::factors::{ClientModules, module_factors, set_factors, stack};
 use super::linalg::{Mat, product_svd, scale_columns};
 
 /// The FlexLoRA server rule.
@@ -44,8 +43,7 @@ impl ModuleRule for SvdTruncation {
         global: &TensorData,
     ) -> Result<TensorData> {
         let own = self.clients.get(client, module)?;
-        let name = if role == Role::A { &own.a } else { &own.b };
-        let mut factor = slice_factor(name, role, global, own.rank)?;
+        let mut factor = self.clients.own_slice(client, module, role, global)?;
         if role == Role::B {
             let ratio = (self.clients.largest(module)?.scale / own.scale) as f32;
             factor.data_mut().iter_mut().for_each(|v| *v *= ratio);
@@ -67,16 +65,7 @@ impl ModuleRule for SvdTruncation {
             let (b, a) = stack(&factors);
             let (a, b) = truncate(&b, &a, largest.rank, largest.scale)
                 .map_err(|message| Error::param(m.name.clone(), message))?;
-            global.insert_tensor(
-                m.a.clone(),
-                TensorData::new(vec![a.rows, a.cols], a.to_f32())?,
-            );
-            global.insert_tensor(
-                m.b.clone(),
-                TensorData::new(vec![b.rows, b.cols], b.to_f32())?,
-            );
-            changed.push(m.a.clone());
-            changed.push(m.b.clone());
+            set_factors(global, m, (&a, &b), &mut changed)?;
         }
         Ok(changed)
     }

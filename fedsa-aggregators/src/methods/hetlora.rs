@@ -10,11 +10,9 @@
 //! As published, the padding is with zeros: rows beyond a client's rank get weight only from
 //! the larger clients of the round. The paper's optional local rank self-pruning is not built.
 
-use fedsa_core::{
-    ClientUpdate, LowRankModule, ModuleRule, ParamSet, Result, Role, TensorData, slice_factor,
-};
+use fedsa_core::{ClientUpdate, LowRankModule, ModuleRule, ParamSet, Result, Role, TensorData};
 
-use super::factors::{ClientFactors, ClientModules, module_factors};
+use super::factors::{ClientFactors, ClientModules, module_factors, set_factors};
 use super::linalg::{Mat, product_norm_sq};
 
 /// The HetLoRA server rule.
@@ -43,9 +41,7 @@ impl ModuleRule for NormWeightedPadding {
         role: Role,
         global: &TensorData,
     ) -> Result<TensorData> {
-        let own = self.clients.get(client, module)?;
-        let name = if role == Role::A { &own.a } else { &own.b };
-        slice_factor(name, role, global, own.rank)
+        self.clients.own_slice(client, module, role, global)
     }
 
     fn apply(
@@ -60,16 +56,7 @@ impl ModuleRule for NormWeightedPadding {
             let rank = self.clients.largest(index)?.rank;
             let factors = module_factors(m, index, updates, &self.clients)?;
             let (a, b) = padded_sum(&factors, &norm_weights(&factors), rank);
-            global.insert_tensor(
-                m.a.clone(),
-                TensorData::new(vec![a.rows, a.cols], a.to_f32())?,
-            );
-            global.insert_tensor(
-                m.b.clone(),
-                TensorData::new(vec![b.rows, b.cols], b.to_f32())?,
-            );
-            changed.push(m.a.clone());
-            changed.push(m.b.clone());
+            set_factors(global, m, (&a, &b), &mut changed)?;
         }
         Ok(changed)
     }

@@ -6,14 +6,56 @@
 
 use candle_core::{DType, Tensor};
 
-use fedsa_core::Result;
+use fedsa_core::{Error, Result};
 
 use super::AdapterSet;
 use crate::adapter::ctx::ForwardCtx;
-use crate::adapter::target::Module;
+use crate::adapter::target::{Module, ModuleInfo};
 use crate::backend::Context;
+use crate::layers::FrozenLinear;
+
+/// One adapted layer merged: its module's full name, `W'`, `b'`, and whether the frozen layer
+/// has a bias (LLaMA's have none; `b'` is then what the adapter would add).
+pub struct MergedLayer {
+    pub name: String,
+    pub weight: Tensor,
+    pub bias: Tensor,
+    pub has_bias: bool,
+}
 
 impl AdapterSet {
+    /// Every adapted layer merged ([`AdapterSet::merged_linear`]); `modules` are the model's
+    /// linear layers (for their names) and `linear` gives each one's frozen weight and bias.
+    pub fn merged_layers<'m>(
+        &self,
+        modules: &[ModuleInfo],
+        linear: &dyn Fn(usize, Module) -> &'m FrozenLinear,
+        param: &dyn Fn(&str) -> Result<Tensor>,
+    ) -> Result<Vec<MergedLayer>> {
+        self.targets()
+            .map(|(layer, module)| {
+                let info = modules
+                    .iter()
+                    .find(|m| m.layer == layer && m.module == module)
+                    .ok_or_else(|| {
+                        Error::param(
+                            format!("layer {layer}"),
+                            "an adapted module the model lacks",
+                        )
+                    })?;
+                let frozen = linear(layer, module);
+                let (weight, bias) =
+                    self.merged_linear(layer, module, frozen.weight(), frozen.bias(), param)?;
+                Ok(MergedLayer {
+                    name: info.name.clone(),
+                    weight,
+                    bias,
+                    has_bias: frozen.bias().is_some(),
+                })
+            })
+            .collect()
+    }
+
     /// `(W' [out, in], b' [out])` of `(layer, module)` with its adapter (and any server
     /// correction) folded in: the adapted output is `x·W'ᵀ + b'` for every `x`, in eval mode.
     pub fn merged_linear(
