@@ -102,24 +102,33 @@ fn two_clients() -> (Vec<Vec<LowRankModule>>, Vec<ClientUpdate>, Mat) {
     (clients, updates, expected)
 }
 
-#[test]
-fn flora_stacked_product_is_the_weighted_sum_of_the_scaled_products() {
-    let (clients, updates, expected) = two_clients();
-    let modules: Vec<_> = clients.iter().map(|c| c[0].clone()).collect();
-    let factors: Vec<_> = updates
+/// Each upload's factors as the rules see them, with the weights `weights`.
+fn client_factors(
+    clients: &[Vec<LowRankModule>],
+    updates: &[ClientUpdate],
+    weights: [f64; 2],
+) -> Vec<fedsa_aggregators::methods::ClientFactors> {
+    updates
         .iter()
-        .zip(&modules)
-        .zip([0.25, 0.75])
-        .map(
-            |((u, m), weight)| fedsa_aggregators::methods::ClientFactors {
+        .zip(clients)
+        .zip(weights)
+        .map(|((u, own), weight)| {
+            let m = &own[0];
+            fedsa_aggregators::methods::ClientFactors {
                 client: u.client,
                 a: matrix(u.params.get(&m.a).unwrap()),
                 b: matrix(u.params.get(&m.b).unwrap()),
                 scale: m.scale,
                 weight,
-            },
-        )
-        .collect();
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn flora_stacked_product_is_the_weighted_sum_of_the_scaled_products() {
+    let (clients, updates, expected) = two_clients();
+    let factors = client_factors(&clients, &updates, [0.25, 0.75]);
     let (b, a) = fedsa_aggregators::methods::stack(&factors);
     assert_eq!((b.rows, b.cols, a.rows, a.cols), (4, 3, 3, 3));
     assert_close(&naive_product(&b, &a), &expected, 1e-5);
@@ -354,21 +363,7 @@ fn hetlora_pads_weights_by_update_norm_and_truncates_on_the_way_down() {
 #[test]
 fn hetlora_falls_back_to_example_weights_when_every_update_is_zero() {
     let (clients, updates) = hetlora_clients(true);
-    let modules: Vec<_> = clients.iter().map(|c| c[0].clone()).collect();
-    let factors: Vec<_> = updates
-        .iter()
-        .zip(&modules)
-        .zip([0.25, 0.75])
-        .map(
-            |((u, m), weight)| fedsa_aggregators::methods::ClientFactors {
-                client: u.client,
-                a: matrix(u.params.get(&m.a).unwrap()),
-                b: matrix(u.params.get(&m.b).unwrap()),
-                scale: m.scale,
-                weight,
-            },
-        )
-        .collect();
+    let factors = client_factors(&clients, &updates, [0.25, 0.75]);
     assert_eq!(hetlora::norm_weights(&factors), vec![0.25, 0.75]);
     let (a, _) = hetlora::padded_sum(&factors, &[0.25, 0.75], 2);
     assert_close(&a, &mat(2, 3, &[1.5, 1.0, 0.0, 0.0, 0.75, 0.0]), 1e-9);

@@ -4,8 +4,8 @@
 //! scaled products.
 
 use fedsa_core::{
-    ClientUpdate, Error, LowRankModule, ParamSet, Result, Role, TensorData, example_weights,
-    slice_factor,
+    ClientUpdate, Error, LowRankModule, ParamSet, Result, Role, TensorData, base_delta_name,
+    example_weights, slice_factor,
 };
 
 use super::linalg::Mat;
@@ -79,6 +79,28 @@ pub(crate) fn set_factors(
         changed.push(name.clone());
     }
     Ok(())
+}
+
+/// Adds `w · update` (`[out, in]`) to module `m`'s frozen-weight correction in `global`
+/// (starting from zero) and returns the correction's name.
+pub(crate) fn add_to_base_delta(
+    global: &mut ParamSet,
+    m: &LowRankModule,
+    w: f64,
+    update: &Mat,
+) -> Result<String> {
+    let name = base_delta_name(&m.name);
+    let (out, inp) = (update.rows, update.cols);
+    let mut delta = match global.get(&name) {
+        Some(d) => Mat::from_f32(out, inp, d.data()),
+        None => Mat::zeros(out, inp),
+    };
+    delta.add_scaled(w, update);
+    global.insert_tensor(
+        name.clone(),
+        TensorData::new(vec![out, inp], delta.to_f32())?,
+    );
+    Ok(name)
 }
 
 /// One client's factors of one module: `a` `r × in`, `b` `out × r`, the client's scale `s`

@@ -8,11 +8,9 @@
 //! `{module}.base_delta.weight` (the weight's own orientation: `ΔW = B·A` for a linear layer
 //! stored `[out, in]`), held in the global state and so checkpointed with it.
 
-use fedsa_core::{
-    ClientUpdate, LowRankModule, ModuleRule, ParamSet, Result, TensorData, base_delta_name,
-    example_weights,
-};
+use fedsa_core::{ClientUpdate, LowRankModule, ModuleRule, ParamSet, Result, example_weights};
 
+use super::factors::add_to_base_delta;
 use super::linalg::Mat;
 
 /// The FedEx-LoRA server rule.
@@ -41,17 +39,7 @@ impl ModuleRule for ExactResidual {
                 m,
                 updates,
             )?;
-            let name = base_delta_name(&m.name);
-            let mut delta = match global.get(&name) {
-                Some(d) => Mat::from_f32(out, inp, d.data()),
-                None => Mat::zeros(out, inp),
-            };
-            delta.add_scaled(m.scale, &residual);
-            global.insert_tensor(
-                name.clone(),
-                TensorData::new(vec![out, inp], delta.to_f32())?,
-            );
-            changed.push(name);
+            changed.push(add_to_base_delta(global, m, m.scale, &residual)?);
         }
         Ok(changed)
     }

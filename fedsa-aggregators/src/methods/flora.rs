@@ -10,12 +10,9 @@
 //! smaller when `Σr_k·(in + out) > in·out` and larger otherwise — the bytes reported are the
 //! product's.
 
-use fedsa_core::{
-    ClientUpdate, LowRankModule, ModuleRule, ParamSet, Result, TensorData, base_delta_name,
-};
+use fedsa_core::{ClientUpdate, LowRankModule, ModuleRule, ParamSet, Result};
 
-use super::factors::{ClientModules, module_factors, stack};
-use super::linalg::Mat;
+use super::factors::{ClientModules, add_to_base_delta, module_factors, stack};
 
 /// The FLoRA server rule.
 #[derive(Debug, Default)]
@@ -47,17 +44,7 @@ impl ModuleRule for StackedMerge {
         for (index, m) in modules.iter().enumerate() {
             let factors = module_factors(m, index, updates, &self.clients)?;
             let (b, a) = stack(&factors);
-            let (out, inp) = (b.rows, a.cols);
-            let name = base_delta_name(&m.name);
-            let mut delta = match global.get(&name) {
-                Some(d) => Mat::from_f32(out, inp, d.data()),
-                None => Mat::zeros(out, inp),
-            };
-            delta.add_scaled(1.0, &b.matmul(&a));
-            global.insert_tensor(
-                name.clone(),
-                TensorData::new(vec![out, inp], delta.to_f32())?,
-            );
+            let name = add_to_base_delta(global, m, 1.0, &b.matmul(&a))?;
             changed.push(name);
         }
         Ok(changed)
