@@ -215,6 +215,36 @@ fn evaluation_and_probabilities_are_consistent() {
 }
 
 #[test]
+fn batched_probabilities_come_back_in_input_order() {
+    // Batches are formed in length order; each row must still land on its own example, and
+    // padding must not change it: every row equals that example predicted alone.
+    let training = TrainingConfig {
+        eval_batch_size: 3,
+        ..common::training()
+    };
+    let t = trainer("lora", &training, 0.0, 0);
+    let examples = common::examples(11, 4);
+    let lengths: Vec<usize> = examples.iter().map(|e| e.input_ids.len()).collect();
+    assert!(
+        lengths.windows(2).any(|w| w[0] > w[1]),
+        "the fixture must not already be in length order: {lengths:?}"
+    );
+    let batched = t.predict_proba(&examples).unwrap();
+    assert_eq!(batched.len(), examples.len());
+    for (i, e) in examples.iter().enumerate() {
+        let alone = t.predict_proba(std::slice::from_ref(e)).unwrap();
+        for (a, b) in alone[0].iter().zip(&batched[i]) {
+            assert!(
+                (a - b).abs() < 1e-5,
+                "example {i}: {:?} vs {:?}",
+                alone[0],
+                batched[i]
+            );
+        }
+    }
+}
+
+#[test]
 fn epochs_visit_every_example() {
     let training = TrainingConfig {
         local_epochs: Some(2),

@@ -56,8 +56,8 @@ fn every_example_is_valid_and_names_its_method() {
     }
 }
 
-/// `experiments/run.sh` in its dry mode writes and validates (partition included) every config
-/// of the full grid and of the small one docs/RESULTS.md reports, without training: a method
+/// `experiments/small_grid.sh` in its dry mode writes and validates (partition included) every
+/// config of its full grid and of the small one docs/RESULTS.md reports, without training: a method
 /// row, a heterogeneity level or a client count that cannot run fails here, not hours into a
 /// grid.
 #[test]
@@ -75,7 +75,7 @@ fn experiment_grids_write_valid_configs() {
     let out = tempfile::tempdir().unwrap();
     for (subset, runs) in [("full", 54), ("small", 36)] {
         let output = std::process::Command::new("bash")
-            .arg(root.join("experiments/run.sh"))
+            .arg(root.join("experiments/small_grid.sh"))
             .env("EXPERIMENTS_DRY", "1")
             .env("EXPERIMENTS_SUBSET", subset)
             .env("EXPERIMENTS_OUT", out.path())
@@ -106,4 +106,68 @@ fn experiment_grids_write_valid_configs() {
         assert_eq!((strategy.a, strategy.b), (fedsa.a, fedsa.b));
         assert!(strategy.shares(fedsa_core::Role::Head) && !fedsa.shares(fedsa_core::Role::Head));
     }
+}
+
+/// The comparison grid (`experiments/run.sh`, cells in `experiments/grid.py`) in its dry mode
+/// writes and checks every cell's config: each method at each heterogeneity level and seed, the
+/// 10-client setting, the heterogeneous ranks and the DP cells. The configs carry what their
+/// cell names say.
+#[test]
+fn comparison_grid_writes_valid_configs() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    if !root
+        .join("assets/all-MiniLM-L6-v2/model.safetensors")
+        .exists()
+        || !root
+            .join("assets/rotten_tomatoes/rotten_tomatoes_corpus_full.csv")
+            .exists()
+    {
+        println!("skipped: the bundled model or corpus is absent (scripts/fetch-assets)");
+        return;
+    }
+    let out = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new("bash")
+        .arg(root.join("experiments/run.sh"))
+        .env("EXPERIMENTS_DRY", "1")
+        .env("GRID_OUT", out.path())
+        .env("FEDSA", fedsa_tests::fixtures::fedsa_bin())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // 13 methods x 4 levels x 3 seeds, the paper's 4 rows with 10 clients, 4 rows on
+    // differing ranks, and 3 methods under DP at 2 noise levels, each over 3 seeds.
+    assert_eq!(
+        stdout.matches(": config ok").count(),
+        156 + 12 + 12 + 18,
+        "{stdout}"
+    );
+    let load =
+        |run: &str| Config::load(&out.path().join("configs").join(format!("{run}.toml"))).unwrap();
+    let seeds: Vec<u64> = (1..=3)
+        .map(|s| load(&format!("fedsa-lora-dir0.5-c3-s{s}")).seed)
+        .collect();
+    assert_eq!(seeds, [1, 2, 3]);
+    let released = load("fedsa-lora-released-key-c3-s2");
+    assert!(released.strategy("grid").unwrap().shared_model);
+    assert_eq!(released.partition.key.as_deref(), Some("movie_name"));
+    let ten = load("ffa-lora-dir0.5-c10-s1");
+    assert_eq!(
+        (ten.federation.num_clients, ten.federation.clients_per_round),
+        (10, 3)
+    );
+    let ranks = load("hetlora-dir0.5-c3-r4-8-16-s3");
+    assert_eq!(ranks.client_ranks(), [4, 8, 16]);
+    let dp = load("fedsa-lora-dir0.5-c10-dp0.5-s1");
+    let privacy = dp.privacy.as_ref().unwrap();
+    assert_eq!((privacy.clip_norm, privacy.noise_multiplier), (0.5, 0.5));
+    let vera = load("fedsa-vera-iid-c3-s1");
+    assert_eq!(
+        (vera.adapter.kind.as_str(), vera.adapter.rank),
+        ("vera", 256)
+    );
 }

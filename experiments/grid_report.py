@@ -1,0 +1,326 @@
+#!/usr/bin/env python3
+"""The tables of docs/RESULTS.md's comparison grid, made from what is committed under
+experiments/results/grid/ (experiments/grid.py writes it): nothing in them is typed by hand.
+
+Every figure is a mean ± sample standard deviation over the seeds of a cell (n given; "±–" for
+one seed) of the run's client means: unweighted (each client once, the FedSA-LoRA paper's
+headline) and weighted by the clients' test examples, at the last evaluated round and at the
+best one (the round with the highest mean). A difference between two methods is called beyond
+the spread only when their ranges over seeds do not overlap; the paired view (same seed = same
+partition and initialisation) gives the per-seed differences too.
+
+docs/RESULTS.md holds the generated blocks between `<!-- BEGIN grid:NAME -->` and
+`<!-- END grid:NAME -->`; this script rewrites them in place (the prose around them is not
+touched), and the per-client tables go to docs/results/grid-clients.md.
+
+Usage:
+  experiments/grid_report.py            rewrite the blocks and docs/results/grid-clients.md
+  experiments/grid_report.py --check    exit 1 if either is not what the results give
+  experiments/grid_report.py --print    print every block instead
+"""
+import json
+import os
+import math
+import re
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path(os.environ.get("GRID_RESULTS", ROOT / "experiments" / "results" / "grid"))
+DOC = ROOT / "docs" / "RESULTS.md"
+CLIENTS_DOC = ROOT / "docs" / "results" / "grid-clients.md"
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import grid  # noqa: E402  (the cell definitions: one source for names and order)
+
+LABELS = {
+    "fedit-lora": "FedIT (LoRA)",
+    "ffa-lora": "FFA-LoRA",
+    "fedsa-lora": "FedSA-LoRA",
+    "local-lora": "local (LoRA)",
+    "fedit-rslora": "FedIT (rsLoRA)",
+    "fedsa-rslora": "FedSA-rsLoRA",
+    "fedit-vera": "FedIT (VeRA)",
+    "fedsa-vera": "FedSA-VeRA",
+    "fedex-lora": "FedEx-LoRA",
+    "rolora": "RoLoRA",
+    "fedsvd": "FedSVD",
+    "feddpa": "FedDPA",
+    "fedsa-lora-released": "FedSA-LoRA, released-code mode",
+    "flora": "FLoRA",
+    "flexlora": "FlexLoRA",
+    "hetlora": "HetLoRA",
+}
+LEVEL_LABELS = {
+    "dir0.5": "Dirichlet 0.5",
+    "dir0.1": "Dirichlet 0.1",
+    "iid": "IID",
+    "key": "by movie",
+}
+
+
+def load():
+    """{(method, setting): {seed: run}} of every finished cell."""
+    cells = defaultdict(dict)
+    for c in grid.cells():
+        d = RESULTS / c.run
+        if not (d / "summary.json").is_file():
+            continue
+        run = {
+            "cell": c,
+            "summary": json.loads((d / "summary.json").read_text()),
+            "metrics": [json.loads(x) for x in (d / "metrics.jsonl").read_text().splitlines()],
+        }
+        if (d / "analyze.json").is_file():
+            run["analyze"] = json.loads((d / "analyze.json").read_text())
+        cells[(c.method.name, c.setting)][c.seed] = run
+    return cells
+
+
+def stats(xs):
+    xs = [x for x in xs if x is not None]
+    if not xs:
+        return None
+    m = sum(xs) / len(xs)
+    sd = math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1)) if len(xs) > 1 else None
+    return m, sd, len(xs), min(xs), max(xs)
+
+
+def fmt(s, scale=100.0, digits=2):
+    if s is None:
+        return "–"
+    m, sd, _, _, _ = s
+    sd_text = "–" if sd is None else f"{scale * sd:.{digits}f}"
+    return f"{scale * m:.{digits}f} ± {sd_text}"
+
+
+def measure(run, name, which):
+    v = run["summary"]["means"][name]
+    return v[which] if v else None
+
+
+def per_round_mib(run):
+    s, rounds = run["summary"], run["summary"]["rounds"]
+    return (s["total_bytes_up"] + s["total_bytes_down"]) / rounds / 2**20
+
+
+def epsilon(run):
+    eps = [r["privacy"]["epsilon"] for r in run["metrics"] if r["kind"] == "round" and r.get("privacy")]
+    return eps[-1] if eps else None
+
+
+def overall_table(cells, setting_of_level, methods):
+    """Methods x levels: best-round unweighted accuracy / macro-F1."""
+    levels = [lv for lv in grid.LEVELS if any((m, setting_of_level(lv)) in cells for m in methods)]
+    head = "| method | " + " | ".join(f"{LEVEL_LABELS[lv]}: acc / F1" for lv in levels) + " |"
+    out = [head, "|---" * (len(levels) + 1) + "|"]
+    for m in methods:
+        row = []
+        for lv in levels:
+            runs = cells.get((m, setting_of_level(lv)), {}).values()
+            if not runs:
+                row.append("not run yet")
+                continue
+            acc = stats([measure(r, "accuracy", "best") for r in runs])
+            f1 = stats([measure(r, "macro_f1", "best") for r in runs])
+            row.append(f"{fmt(acc)} / {fmt(f1)} (n={acc[2]})")
+        out.append(f"| {LABELS[m]} | " + " | ".join(row) + " |")
+    return "\n".join(out)
+
+
+def setting_table(cells, setting, methods):
+    """Every measure of one setting, one row per method."""
+    cols = [
+        ("acc last", "accuracy", "last"),
+        ("acc best", "accuracy", "best"),
+        ("F1 last", "macro_f1", "last"),
+        ("F1 best", "macro_f1", "best"),
+        ("w-acc last", "weighted_accuracy", "last"),
+        ("w-acc best", "weighted_accuracy", "best"),
+        ("w-F1 last", "weighted_f1", "last"),
+        ("w-F1 best", "weighted_f1", "best"),
+    ]
+    dp = any(cells.get((m, setting)) and epsilon(next(iter(cells[(m, setting)].values()))) for m in methods)
+    head = "| method | n | " + " | ".join(c[0] for c in cols) + " | MiB/round | wall s |"
+    if dp:
+        head += " ε |"
+    out = [head, "|---" * (len(cols) + 4 + dp) + "|"]
+    for m in methods:
+        runs = list(cells.get((m, setting), {}).values())
+        if not runs:
+            continue
+        row = [fmt(stats([measure(r, n, w) for r in runs])) for _, n, w in cols]
+        mib = stats([per_round_mib(r) for r in runs])
+        wall = stats([r["summary"]["seconds"] for r in runs])
+        line = f"| {LABELS[m]} | {len(runs)} | " + " | ".join(row)
+        line += f" | {mib[0]:.2f} | {wall[0]:.0f} |"
+        if dp:
+            eps = stats([epsilon(r) for r in runs])
+            line += f" {eps[0]:.2f} |" if eps else " – |"
+        out.append(line)
+    if len(out) == 2:
+        return "No run of this setting has finished yet."
+    return "\n".join(out)
+
+
+def compare(cells, setting, a, b, name="accuracy"):
+    """FedSA-style claim check: a above b? Returns one Markdown row or None."""
+    ra, rb = cells.get((a, setting), {}), cells.get((b, setting), {})
+    if not ra or not rb:
+        return None
+    xa = [measure(r, name, "best") for r in ra.values()]
+    xb = [measure(r, name, "best") for r in rb.values()]
+    sa, sb = stats(xa), stats(xb)
+    seeds = sorted(set(ra) & set(rb))
+    paired = [measure(ra[s], name, "best") - measure(rb[s], name, "best") for s in seeds]
+    if len(xa) < 2 or len(xb) < 2:
+        verdict = "one seed: no verdict"
+    elif sa[3] > sb[4]:
+        verdict = "above, beyond the spread"
+    elif sb[3] > sa[4]:
+        verdict = "below, beyond the spread"
+    else:
+        verdict = "inside the spread"
+    diffs = ", ".join(f"{100 * d:+.2f}" for d in paired)
+    return (
+        f"| {LABELS[a]} vs {LABELS[b]} | {setting} | {fmt(sa)} | {fmt(sb)} | "
+        f"{100 * (sa[0] - sb[0]):+.2f} | {diffs} | {verdict} |"
+    )
+
+
+def claims_table(cells):
+    head = (
+        "| comparison | setting | first: best acc | second: best acc | difference | "
+        "per seed | verdict |\n|---|---|---|---|---|---|---|"
+    )
+    rows = []
+    pairs = [
+        ("fedsa-lora", "fedit-lora"),
+        ("fedsa-lora", "ffa-lora"),
+        ("fedsa-lora", "local-lora"),
+        ("fedsa-rslora", "fedit-rslora"),
+        ("fedsa-vera", "fedit-vera"),
+        ("fedsa-lora-released", "fedsa-lora"),
+    ]
+    for lv in grid.LEVELS:
+        for a, b in pairs:
+            r = compare(cells, f"{lv}-c3", a, b)
+            if r:
+                rows.append(r)
+    for a, b in pairs[:3]:
+        r = compare(cells, "dir0.5-c10", a, b)
+        if r:
+            rows.append(r)
+    return head + "\n" + "\n".join(rows) if rows else "No pair of methods has finished yet."
+
+
+def asymmetry_table(cells):
+    head = (
+        "| run | level | n | A cosine | B cosine | A subspace | B subspace | A > B (cosine), seeds |\n"
+        "|---|---|---|---|---|---|---|---|"
+    )
+    rows = []
+    for m in ("fedit-lora", "local-lora"):
+        for lv in grid.LEVELS:
+            runs = [r for r in cells.get((m, f"{lv}-c3"), {}).values() if "analyze" in r]
+            if not runs:
+                continue
+            a_cos = stats([r["analyze"]["mean_a"]["cosine"] for r in runs])
+            b_cos = stats([r["analyze"]["mean_b"]["cosine"] for r in runs])
+            a_sub = stats([r["analyze"]["mean_a"]["subspace"] for r in runs])
+            b_sub = stats([r["analyze"]["mean_b"]["subspace"] for r in runs])
+            wins = sum(r["analyze"]["mean_a"]["cosine"] > r["analyze"]["mean_b"]["cosine"] for r in runs)
+            rows.append(
+                f"| {LABELS[m]} | {LEVEL_LABELS[lv]} | {len(runs)} | {fmt(a_cos, 1, 3)} | {fmt(b_cos, 1, 3)} "
+                f"| {fmt(a_sub, 1, 3)} | {fmt(b_sub, 1, 3)} | {wins} of {len(runs)} |"
+            )
+    return head + "\n" + "\n".join(rows) if rows else "No FedIT or local run has finished yet."
+
+
+def progress(cells):
+    all_cells = grid.cells()
+    done = sum(1 for c in all_cells if c.seed in cells.get((c.method.name, c.setting), {}))
+    return f"{done} of {len(all_cells)} cells of the grid are in experiments/results/grid/."
+
+
+def clients_doc(cells):
+    out = [
+        "# The comparison grid, client by client",
+        "",
+        "Generated by `experiments/grid_report.py` from `experiments/results/grid/`: each",
+        "client's test accuracy / macro-F1 (%) at the last evaluated round, and its number of",
+        "test examples, per finished run.",
+        "",
+    ]
+    for c in grid.cells():
+        run = cells.get((c.method.name, c.setting), {}).get(c.seed)
+        if not run:
+            continue
+        clients = run["summary"]["clients"]
+        out.append(f"## {c.run}")
+        out.append("")
+        out.append("| client | accuracy | macro-F1 | test examples |")
+        out.append("|---|---|---|---|")
+        for k, cl in enumerate(clients):
+            if cl is None:
+                out.append(f"| {k} | – | – | – |")
+                continue
+            out.append(
+                f"| {k} | {100 * cl['accuracy']:.2f} | {100 * cl['macro_f1']:.2f} | {cl['num_examples']} |"
+            )
+        out.append("")
+    return "\n".join(out)
+
+
+def blocks(cells):
+    paper = grid.PAPER + grid.VARIANTS + grid.NEWER
+    b = {
+        "progress": progress(cells),
+        "overview": overall_table(cells, lambda lv: f"{lv}-c3", paper),
+        "claims": claims_table(cells),
+        "asymmetry": asymmetry_table(cells),
+        "ten-clients": setting_table(cells, "dir0.5-c10", grid.PAPER),
+        "ranks": setting_table(cells, "dir0.5-c3-r4-8-16", ["flora", "flexlora", "hetlora", "local-lora"]),
+        "privacy": "\n\n".join(
+            f"Noise multiplier {sigma:g}, clipping norm 0.5:\n\n"
+            + setting_table(cells, f"dir0.5-c10-dp{sigma:g}", ["fedit-lora", "ffa-lora", "fedsa-lora"])
+            for sigma in (0.5, 1.0)
+        ),
+    }
+    for lv in grid.LEVELS:
+        b[f"setting-{lv}"] = setting_table(cells, f"{lv}-c3", paper)
+    return b
+
+
+def rewrite(doc: str, generated: dict) -> str:
+    for name, body in generated.items():
+        pattern = re.compile(
+            rf"(<!-- BEGIN grid:{re.escape(name)} -->\n)(?:.*?\n)?(<!-- END grid:{re.escape(name)} -->)", re.S
+        )
+        doc = pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), doc)
+    return doc
+
+
+def main() -> int:
+    cells = load()
+    generated = blocks(cells)
+    if "--print" in sys.argv:
+        for name, body in generated.items():
+            print(f"<!-- BEGIN grid:{name} -->\n{body}\n<!-- END grid:{name} -->\n")
+        return 0
+    doc = DOC.read_text()
+    new_doc = rewrite(doc, generated)
+    new_clients = clients_doc(cells) + "\n"
+    if "--check" in sys.argv:
+        stale = [p for p, old, new in [(DOC, doc, new_doc), (CLIENTS_DOC, CLIENTS_DOC.read_text() if CLIENTS_DOC.exists() else "", new_clients)] if old != new]
+        for p in stale:
+            print(f"{p.relative_to(ROOT)} is not what experiments/results/grid/ gives: run experiments/grid_report.py", file=sys.stderr)
+        return 1 if stale else 0
+    DOC.write_text(new_doc)
+    CLIENTS_DOC.write_text(new_clients)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+//! `experiments/grid_report.py`: the tables of docs/RESULTS.md's comparison grid are what the
+//! committed results give (the doc is regenerated, never typed), and their statistics are right
+//! on hand-computed cells.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn report(args: &[&str], results: Option<&Path>) -> (bool, String, String) {
+    let mut cmd = Command::new("python3");
+    cmd.arg(root().join("experiments/grid_report.py")).args(args);
+    if let Some(r) = results {
+        cmd.env("GRID_RESULTS", r);
+    }
+    let out = cmd.output().expect("python3 runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn results_doc_is_what_the_committed_grid_gives() {
+    let (ok, stdout, stderr) = report(&["--check"], None);
+    assert!(ok, "{stdout}{stderr}");
+}
+
+/// One finished cell: a summary whose best and last unweighted accuracy is `acc`, and no
+/// round records beyond what the report reads.
+fn cell(dir: &Path, run: &str, acc: f64) {
+    let d = dir.join(run);
+    std::fs::create_dir_all(&d).unwrap();
+    let m = |v: f64| format!(r#"{{"last": {v}, "best": {v}, "best_round": 8}}"#);
+    let summary = format!(
+        r#"{{"rounds": 8, "clients": [{{"loss": 0.5, "accuracy": {acc}, "macro_f1": {acc}, "num_examples": 10}}],
+        "mean_accuracy": {acc}, "mean_f1": {acc},
+        "means": {{"last_round": 8, "accuracy": {a}, "macro_f1": {a}, "weighted_accuracy": {a}, "weighted_f1": {a}}},
+        "total_bytes_up": 8388608, "total_bytes_down": 8388608, "failures": 0, "seconds": 100.0}}"#,
+        a = m(acc)
+    );
+    std::fs::write(d.join("summary.json"), summary).unwrap();
+    std::fs::write(d.join("metrics.jsonl"), "").unwrap();
+}
+
+#[test]
+fn means_spreads_and_verdicts_are_computed_by_hand() {
+    let dir = tempfile::tempdir().unwrap();
+    // FedSA-LoRA 0.70, 0.72, 0.74: mean 72.00, sample sd 2.00. FedIT 0.60, 0.61, 0.65: mean
+    // 62.00, sd sqrt(((-2)^2 + (-1)^2 + 3^2) / 2) = sqrt(7) = 2.65. The ranges [70, 74] and
+    // [60, 65] do not overlap: above, beyond the spread. FFA-LoRA 0.69, 0.75, 0.71 overlaps.
+    for (s, (a, b, c)) in [(0.70, 0.60, 0.69), (0.72, 0.61, 0.75), (0.74, 0.65, 0.71)]
+        .into_iter()
+        .enumerate()
+    {
+        let seed = s + 1;
+        cell(dir.path(), &format!("fedsa-lora-dir0.5-c3-s{seed}"), a);
+        cell(dir.path(), &format!("fedit-lora-dir0.5-c3-s{seed}"), b);
+        cell(dir.path(), &format!("ffa-lora-dir0.5-c3-s{seed}"), c);
+    }
+    let (ok, out, err) = report(&["--print"], Some(dir.path()));
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("| FedSA-LoRA | 72.00 ± 2.00 / 72.00 ± 2.00 (n=3) |"), "{out}");
+    assert!(out.contains("| FedIT (LoRA) | 62.00 ± 2.65 / 62.00 ± 2.65 (n=3) |"), "{out}");
+    assert!(
+        out.contains("| FedSA-LoRA vs FedIT (LoRA) | dir0.5-c3 | 72.00 ± 2.00 | 62.00 ± 2.65 | +10.00 | +10.00, +11.00, +9.00 | above, beyond the spread |"),
+        "{out}"
+    );
+    assert!(
+        out.contains("| FedSA-LoRA vs FFA-LoRA | dir0.5-c3 | 72.00 ± 2.00 | 71.67 ± 3.06 | +0.33 | +1.00, -3.00, +3.00 | inside the spread |"),
+        "{out}"
+    );
+    // 8 MiB up + 8 MiB down over 8 rounds: 2 MiB a round.
+    assert!(out.contains("| FedSA-LoRA | 3 | 72.00 ± 2.00 |"), "{out}");
+    assert!(out.contains(" | 2.00 | 100 |"), "{out}");
+    assert!(out.contains("9 of 198 cells"), "{out}");
+}
