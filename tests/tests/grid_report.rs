@@ -11,7 +11,8 @@ fn root() -> PathBuf {
 
 fn report(args: &[&str], results: Option<&Path>) -> (bool, String, String) {
     let mut cmd = Command::new("python3");
-    cmd.arg(root().join("experiments/grid_report.py")).args(args);
+    cmd.arg(root().join("experiments/grid_report.py"))
+        .args(args);
     if let Some(r) = results {
         cmd.env("GRID_RESULTS", r);
     }
@@ -63,8 +64,14 @@ fn means_spreads_and_verdicts_are_computed_by_hand() {
     }
     let (ok, out, err) = report(&["--print"], Some(dir.path()));
     assert!(ok, "{out}{err}");
-    assert!(out.contains("| FedSA-LoRA | 72.00 ± 2.00 / 72.00 ± 2.00 (n=3) |"), "{out}");
-    assert!(out.contains("| FedIT (LoRA) | 62.00 ± 2.65 / 62.00 ± 2.65 (n=3) |"), "{out}");
+    assert!(
+        out.contains("| FedSA-LoRA | 72.00 ± 2.00 / 72.00 ± 2.00 (n=3) |"),
+        "{out}"
+    );
+    assert!(
+        out.contains("| FedIT (LoRA) | 62.00 ± 2.65 / 62.00 ± 2.65 (n=3) |"),
+        "{out}"
+    );
     assert!(
         out.contains("| FedSA-LoRA vs FedIT (LoRA) | dir0.5-c3 | 72.00 ± 2.00 | 62.00 ± 2.65 | +10.00 | +10.00, +11.00, +9.00 | above, beyond the spread |"),
         "{out}"
