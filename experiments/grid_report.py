@@ -6,8 +6,9 @@ Every figure is a mean ± sample standard deviation over the seeds of a cell (n 
 one seed) of the run's client means: unweighted (each client once, the FedSA-LoRA paper's
 headline) and weighted by the clients' test examples, at the last evaluated round and at the
 best one (the round with the highest mean). A difference between two methods is called beyond
-the spread only when their ranges over seeds do not overlap; the paired view (same seed = same
-partition and initialisation) gives the per-seed differences too.
+the spread only when their ranges over seeds do not overlap; paired (same seed = same
+partition and initialisation), when every seed's difference has the same sign and their mean
+exceeds their standard deviation. Neither verdict is given on fewer than 3 seeds.
 
 docs/RESULTS.md holds the generated blocks between `<!-- BEGIN grid:NAME -->` and
 `<!-- END grid:NAME -->`; this script rewrites them in place (the prose around them is not
@@ -52,6 +53,8 @@ LABELS = {
     "flexlora": "FlexLoRA",
     "hetlora": "HetLoRA",
 }
+# A verdict on a difference needs every seed of the grid.
+MIN_SEEDS = 3
 LEVEL_LABELS = {
     "dir0.5": "Dirichlet 0.5",
     "dir0.1": "Dirichlet 0.1",
@@ -174,25 +177,38 @@ def compare(cells, setting, a, b, name="accuracy"):
     sa, sb = stats(xa), stats(xb)
     seeds = sorted(set(ra) & set(rb))
     paired = [measure(ra[s], name, "best") - measure(rb[s], name, "best") for s in seeds]
-    if len(xa) < 2 or len(xb) < 2:
-        verdict = "one seed: no verdict"
+    if len(xa) < MIN_SEEDS or len(xb) < MIN_SEEDS:
+        verdict = f"fewer than {MIN_SEEDS} seeds: none yet"
     elif sa[3] > sb[4]:
         verdict = "above, beyond the spread"
     elif sb[3] > sa[4]:
         verdict = "below, beyond the spread"
     else:
         verdict = "inside the spread"
+    # Paired: the same seed is the same partition and initialisation, so the per-seed
+    # difference removes how hard each seed's partition is. A difference in every seed of the
+    # same sign, larger on average than its own standard deviation.
+    sp = stats(paired)
+    if len(paired) < MIN_SEEDS:
+        pverdict = f"fewer than {MIN_SEEDS} seeds: none yet"
+    elif all(d > 0 for d in paired) and sp[0] > sp[1]:
+        pverdict = "above in every seed"
+    elif all(d < 0 for d in paired) and -sp[0] > sp[1]:
+        pverdict = "below in every seed"
+    else:
+        pverdict = "inside the paired spread"
     diffs = ", ".join(f"{100 * d:+.2f}" for d in paired)
     return (
         f"| {LABELS[a]} vs {LABELS[b]} | {setting} | {fmt(sa)} | {fmt(sb)} | "
-        f"{100 * (sa[0] - sb[0]):+.2f} | {diffs} | {verdict} |"
+        f"{100 * (sa[0] - sb[0]):+.2f} | {verdict} | {diffs} | {pverdict} |"
     )
 
 
-def claims_table(cells):
+def claims_table(cells, name="accuracy"):
+    short = "acc" if name == "accuracy" else "F1"
     head = (
-        "| comparison | setting | first: best acc | second: best acc | difference | "
-        "per seed | verdict |\n|---|---|---|---|---|---|---|"
+        f"| comparison | setting | first: best {short} | second: best {short} | difference | "
+        "ranges over seeds | paired, per seed | paired verdict |\n|---|---|---|---|---|---|---|---|"
     )
     rows = []
     pairs = [
@@ -205,11 +221,11 @@ def claims_table(cells):
     ]
     for lv in grid.LEVELS:
         for a, b in pairs:
-            r = compare(cells, f"{lv}-c3", a, b)
+            r = compare(cells, f"{lv}-c3", a, b, name)
             if r:
                 rows.append(r)
     for a, b in pairs[:3]:
-        r = compare(cells, "dir0.5-c10", a, b)
+        r = compare(cells, "dir0.5-c10", a, b, name)
         if r:
             rows.append(r)
     return head + "\n" + "\n".join(rows) if rows else "No pair of methods has finished yet."
@@ -279,6 +295,7 @@ def blocks(cells):
         "progress": progress(cells),
         "overview": overall_table(cells, lambda lv: f"{lv}-c3", paper),
         "claims": claims_table(cells),
+        "claims-f1": claims_table(cells, "macro_f1"),
         "asymmetry": asymmetry_table(cells),
         "ten-clients": setting_table(cells, "dir0.5-c10", grid.PAPER),
         "ranks": setting_table(cells, "dir0.5-c3-r4-8-16", ["flora", "flexlora", "hetlora", "local-lora"]),

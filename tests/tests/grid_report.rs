@@ -73,11 +73,11 @@ fn means_spreads_and_verdicts_are_computed_by_hand() {
         "{out}"
     );
     assert!(
-        out.contains("| FedSA-LoRA vs FedIT (LoRA) | dir0.5-c3 | 72.00 ± 2.00 | 62.00 ± 2.65 | +10.00 | +10.00, +11.00, +9.00 | above, beyond the spread |"),
+        out.contains("| FedSA-LoRA vs FedIT (LoRA) | dir0.5-c3 | 72.00 ± 2.00 | 62.00 ± 2.65 | +10.00 | above, beyond the spread | +10.00, +11.00, +9.00 | above in every seed |"),
         "{out}"
     );
     assert!(
-        out.contains("| FedSA-LoRA vs FFA-LoRA | dir0.5-c3 | 72.00 ± 2.00 | 71.67 ± 3.06 | +0.33 | +1.00, -3.00, +3.00 | inside the spread |"),
+        out.contains("| FedSA-LoRA vs FFA-LoRA | dir0.5-c3 | 72.00 ± 2.00 | 71.67 ± 3.06 | +0.33 | inside the spread | +1.00, -3.00, +3.00 | inside the paired spread |"),
         "{out}"
     );
     // 8 MiB up + 8 MiB down over 8 rounds: 2 MiB a round.
