@@ -75,8 +75,23 @@ pub trait ClientTrainer: Send {
     /// [`crate::BASE_DELTA_SUFFIX`] are corrections to a module's frozen weight (FedEx-LoRA).
     fn set_params(&mut self, params: &ParamSet) -> Result<()>;
 
-    /// One round of local training.
+    /// Starts a round of local training where it runs elsewhere (a remote node), so that every
+    /// sampled client trains at once; [`ClientTrainer::train`] then waits for it. `returns`
+    /// names the tensors the server will read with [`ClientTrainer::params`] afterwards. A
+    /// trainer that trains in place does nothing here.
+    fn begin_train(&mut self, round: usize, returns: &[String]) -> Result<()> {
+        let _ = (round, returns);
+        Ok(())
+    }
+
+    /// One round of local training (or, after [`ClientTrainer::begin_train`], its result).
     fn train(&mut self, round: usize) -> Result<TrainStats>;
+
+    /// Starts an evaluation where it runs elsewhere, as [`ClientTrainer::begin_train`] does.
+    fn begin_evaluate(&mut self, round: usize) -> Result<()> {
+        let _ = round;
+        Ok(())
+    }
 
     /// Evaluates the client's current model on its own test split.
     fn evaluate(&mut self) -> Result<EvalMetrics>;

@@ -98,28 +98,40 @@ pub fn trainers(
     dataset: &Dataset,
     splits: &[ClientSplit],
 ) -> Result<Vec<Box<dyn ClientTrainer>>> {
-    let mut out: Vec<Box<dyn ClientTrainer>> = Vec::with_capacity(splits.len());
-    for (k, split) in splits.iter().enumerate() {
-        let encode = |idx: &[usize]| -> Result<Vec<EncodedSequence>> {
-            idx.iter()
-                .map(|&i| Ok(decoder.tokenizer.encode(&dataset.examples[i])?))
-                .collect()
-        };
-        out.push(Box::new(GenerationTrainer::new(
-            k,
-            Arc::clone(&decoder.base),
-            spec,
-            &config.client_adapter(k),
-            &config.client_training(k),
-            encode(&split.train)?,
-            encode(&split.test)?,
-            config.task.max_new_tokens,
-            answer_fn(&decoder.tokenizer),
-            config.seed,
-            config.federation.rounds,
-        )?));
-    }
-    Ok(out)
+    splits
+        .iter()
+        .enumerate()
+        .map(|(k, split)| trainer(config, spec, decoder, dataset, k, split))
+        .collect()
+}
+
+/// Client `k`'s generation trainer on its split.
+pub fn trainer(
+    config: &Config,
+    spec: &AdapterSpec,
+    decoder: &Decoder,
+    dataset: &Dataset,
+    k: usize,
+    split: &ClientSplit,
+) -> Result<Box<dyn ClientTrainer>> {
+    let encode = |idx: &[usize]| -> Result<Vec<EncodedSequence>> {
+        idx.iter()
+            .map(|&i| Ok(decoder.tokenizer.encode(&dataset.examples[i])?))
+            .collect()
+    };
+    Ok(Box::new(GenerationTrainer::new(
+        k,
+        Arc::clone(&decoder.base),
+        spec,
+        &config.client_adapter(k),
+        &config.client_training(k),
+        encode(&split.train)?,
+        encode(&split.test)?,
+        config.task.max_new_tokens,
+        answer_fn(&decoder.tokenizer),
+        config.seed,
+        config.federation.rounds,
+    )?))
 }
 
 /// The decoder's positions and embeddings against the config and the tokenizer (see

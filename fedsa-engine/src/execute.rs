@@ -49,7 +49,17 @@ pub fn execute(
     run_prepared(prepared, options, sink, stop).map_err(|e| name_config_source(e, &options.source))
 }
 
-/// The round loop of a prepared run, from creating (or reopening) its folder to the summary.
+/// The round loop of a prepared run, from creating (or reopening) its folder to the summary:
+/// for a front end that builds its own trainers (remote nodes behind Flower).
+pub fn execute_prepared(
+    prepared: Prepared,
+    options: &RunOptions,
+    sink: Box<dyn EventSink>,
+    stop: &AtomicBool,
+) -> Result<RunSummary> {
+    run_prepared(prepared, options, sink, stop).map_err(|e| name_config_source(e, &options.source))
+}
+
 fn run_prepared(
     prepared: Prepared,
     options: &RunOptions,

@@ -4,6 +4,7 @@
 //!
 //! - [`prepare`]: a config resolved into a prepared federation (plugins, adapter spec, model,
 //!   data and partition, one trainer per client, the aggregator); writes nothing;
+//!   [`prepare_client`]: one client alone, as a federation node builds it;
 //! - [`execute`] / [`runner`]: running it, in the caller's thread or its own, reporting
 //!   through the federation's event stream;
 //! - [`run_dir`] and [`checkpoint`]: the run folder's one writer and reader, and checkpoints;
@@ -28,6 +29,8 @@ mod exported;
 pub mod limits;
 pub mod plugins;
 pub mod prepare;
+pub mod prepare_client;
+pub mod round_line;
 pub mod run_dir;
 pub mod runner;
 pub mod runs;
@@ -36,8 +39,9 @@ pub mod source;
 pub mod units;
 pub mod verdict;
 
-pub use execute::{RunOptions, execute};
-pub use prepare::{Prepared, Trainers, load_partition, prepare, resolve_spec};
+pub use execute::{RunOptions, execute, execute_prepared};
+pub use prepare::{Prepared, Trainers, build_aggregator, load_partition, prepare, resolve_spec};
+pub use prepare_client::{PreparedClient, prepare_client};
 pub use runner::{RunHandle, spawn, spawn_with};
 pub use source::name_config_source;
 pub use verdict::FailedRun;

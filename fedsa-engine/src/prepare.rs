@@ -106,14 +106,21 @@ pub fn load_partition(config: &Config) -> Result<(Dataset, Vec<ClientSplit>, Par
     Ok((dataset, splits, report))
 }
 
-/// Loads and checks everything a run of `config` needs; writes nothing.
-pub fn prepare(config: &Config) -> Result<Prepared> {
+/// The aggregator `config` names (a built-in or a plugin), behind DP-FedAvg when it has
+/// `[privacy]`, and the plugin registry it was found in.
+pub fn build_aggregator(config: &Config) -> Result<(Box<dyn Aggregator>, PluginRegistry)> {
     let registry = PluginRegistry::discover(&config.plugins)?;
     let options = toml::to_string(&config.strategy.aggregator_options)?;
     let aggregator =
         fedsa_aggregators::build_aggregator(&config.strategy.aggregator, &options, &registry)?;
     // With `[privacy]`, DP-FedAvg's clipped, noisy mean feeds the configured aggregator.
     let aggregator = fedsa_aggregators::with_privacy(aggregator, config)?;
+    Ok((aggregator, registry))
+}
+
+/// Loads and checks everything a run of `config` needs; writes nothing.
+pub fn prepare(config: &Config) -> Result<Prepared> {
+    let (aggregator, registry) = build_aggregator(config)?;
     let spec = resolve_spec(config, registry.libraries())?;
     let device = fedsa_adapters::device(&config.device)?;
     let (label_names, report, trainers) = if config.task.kind.is_generation() {
@@ -122,7 +129,14 @@ pub fn prepare(config: &Config) -> Result<Prepared> {
         let trainers = crate::decoder::trainers(config, &spec, &decoder, &dataset, &splits)?;
         (dataset.label_names, report, trainers)
     } else {
-        classification_trainers(config, &spec, &device)?
+        let encoder = Encoder::load(config, &device)?;
+        let (dataset, splits, report) = load_partition(config)?;
+        let trainers = splits
+            .iter()
+            .enumerate()
+            .map(|(k, split)| encoder.trainer(config, &spec, &dataset, k, split))
+            .collect::<Result<Trainers>>()?;
+        (dataset.label_names.clone(), report, trainers)
     };
     Ok(Prepared {
         config: config.clone(),
@@ -135,52 +149,60 @@ pub fn prepare(config: &Config) -> Result<Prepared> {
     })
 }
 
-/// The encoder, its tokenizer and one classification trainer per client.
-fn classification_trainers(
-    config: &Config,
-    spec: &AdapterSpec,
-    device: &candle_core::Device,
-) -> Result<(Vec<String>, PartitionReport, Trainers)> {
-    if !config.model.path.is_dir() {
-        return Err(Error::run_config(
-            "model.path",
-            format!(
-                "{} is not a model folder (run scripts/fetch-assets for the bundled one)",
-                config.model.path.display()
-            ),
-        )
-        .into());
+/// The encoder and its tokenizer, loaded and checked against the config.
+pub(crate) struct Encoder {
+    base: Arc<BaseModel>,
+    tokenizer: TextTokenizer,
+}
+
+impl Encoder {
+    pub(crate) fn load(config: &Config, device: &candle_core::Device) -> Result<Self> {
+        if !config.model.path.is_dir() {
+            return Err(Error::run_config(
+                "model.path",
+                format!(
+                    "{} is not a model folder (run scripts/fetch-assets for the bundled one)",
+                    config.model.path.display()
+                ),
+            )
+            .into());
+        }
+        let base = BaseModel::load(&config.model.path, device)?;
+        let tokenizer = TextTokenizer::from_file(
+            &config.model.path.join("tokenizer.json"),
+            config.model.max_length,
+        )?;
+        check_encoder_limits(config, base.config(), &tokenizer)?;
+        Ok(Self { base, tokenizer })
     }
-    let base = BaseModel::load(&config.model.path, device)?;
-    let tokenizer = TextTokenizer::from_file(
-        &config.model.path.join("tokenizer.json"),
-        config.model.max_length,
-    )?;
-    check_encoder_limits(config, base.config(), &tokenizer)?;
-    let (dataset, splits, report) = load_partition(config)?;
-    let num_labels = dataset.label_names.len();
-    let total_rounds = config.federation.rounds;
-    let mut trainers: Trainers = Vec::with_capacity(splits.len());
-    for (k, split) in splits.iter().enumerate() {
+
+    /// Client `k`'s classification trainer on its split.
+    pub(crate) fn trainer(
+        &self,
+        config: &Config,
+        spec: &AdapterSpec,
+        dataset: &Dataset,
+        k: usize,
+        split: &ClientSplit,
+    ) -> Result<Box<dyn ClientTrainer>> {
         let encode = |idx: &[usize]| -> Result<Vec<_>> {
             idx.iter()
-                .map(|&i| Ok(tokenizer.encode(&dataset.examples[i])?))
+                .map(|&i| Ok(self.tokenizer.encode(&dataset.examples[i])?))
                 .collect()
         };
-        trainers.push(Box::new(LocalTrainer::new(
+        Ok(Box::new(LocalTrainer::new(
             k,
-            Arc::clone(&base),
+            Arc::clone(&self.base),
             spec,
             &config.client_adapter(k),
             &config.client_training(k),
-            num_labels,
+            dataset.label_names.len(),
             encode(&split.train)?,
             encode(&split.test)?,
             config.seed,
-            total_rounds,
-        )?));
+            config.federation.rounds,
+        )?))
     }
-    Ok((dataset.label_names.clone(), report, trainers))
 }
 
 /// Adapter names the loaded plugins offer.

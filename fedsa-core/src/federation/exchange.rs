@@ -122,14 +122,14 @@ impl Federation {
         Ok(self.relay.num_bytes())
     }
 
-    /// Local training of client `c`; any problem becomes the failure message. Returns the
-    /// tensors it sends up (`up_names`).
-    pub(super) fn train_client(
+    /// Starts client `c`'s local training (injected failures, the round's trained roles, and
+    /// [`crate::ClientTrainer::begin_train`]); any problem becomes the failure message.
+    pub(super) fn start_client(
         &mut self,
         round: usize,
         c: usize,
         up_names: &[String],
-    ) -> std::result::Result<(TrainStats, ParamSet), String> {
+    ) -> std::result::Result<(), String> {
         let mut fail_rng = SeededRng::derive(
             self.settings.seed,
             &[round as u64, STREAM_FAILURES, c as u64],
@@ -138,12 +138,28 @@ impl Federation {
             return Err("injected failure (federation.failure_rate)".into());
         }
         let plan = self.strategy.plan(round);
+        let mut returns = up_names.to_vec();
+        returns.extend(self.relay_names.iter().cloned());
         let client = &mut self.clients[c];
         if self.strategy.schedule != Schedule::Fixed {
             client
                 .set_trained_roles(&plan.trained_roles())
                 .map_err(|e| e.to_string())?;
         }
+        client
+            .begin_train(round, &returns)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Finishes client `c`'s local training started by [`Federation::start_client`]; any
+    /// problem becomes the failure message. Returns the tensors it sends up (`up_names`).
+    pub(super) fn finish_client(
+        &mut self,
+        round: usize,
+        c: usize,
+        up_names: &[String],
+    ) -> std::result::Result<(TrainStats, ParamSet), String> {
+        let client = &mut self.clients[c];
         let stats = client.train(round).map_err(|e| e.to_string())?;
         if !stats.loss.is_finite() {
             return Err(format!("training loss is {}", stats.loss));

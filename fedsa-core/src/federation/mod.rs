@@ -443,12 +443,23 @@ impl Federation {
             .map(|(n, _)| n.clone())
             .collect();
 
+        // Every sampled client is sent its round before any result is awaited, so clients
+        // that train elsewhere (remote nodes) train at once. The shared-model mode hands the
+        // relayed tensors from one client to the next, so there each waits for the last.
+        let pipelined = !self.strategy.shared_model;
+        let mut begun = BTreeMap::new();
+        if pipelined {
+            for &c in &sampled {
+                let start = self.begin_client(round, c, &up_names, &mut records[c])?;
+                begun.insert(c, start);
+            }
+        }
         for &c in &sampled {
-            self.sink.emit(Event::ClientStarted { round, client: c });
-            let t0 = Instant::now();
-            records[c].bytes_down += self.sync_client(c)?;
-            records[c].bytes_down += self.relay_to(c)?;
-            match self.train_client(round, c, &up_names) {
+            let (t0, started) = match begun.remove(&c) {
+                Some(start) => start,
+                None => self.begin_client(round, c, &up_names, &mut records[c])?,
+            };
+            match started.and_then(|()| self.finish_client(round, c, &up_names)) {
                 Ok((stats, params)) => {
                     records[c].bytes_up = params.num_bytes();
                     records[c].bytes_up += self.relay_from(c)?;
@@ -493,10 +504,15 @@ impl Federation {
         let evaluate =
             round.is_multiple_of(self.settings.eval_every.max(1)) || round == self.settings.rounds;
         if evaluate {
+            // As for training: every client starts, then every result is awaited.
+            let mut started = Vec::with_capacity(n);
             for (c, record) in records.iter_mut().enumerate() {
                 record.bytes_down += self.sync_client(c)?;
                 record.bytes_down += self.relay_to(c)?;
-                match self.clients[c].evaluate() {
+                started.push(self.clients[c].begin_evaluate(round));
+            }
+            for ((c, record), begun) in records.iter_mut().enumerate().zip(started) {
+                match begun.and_then(|()| self.clients[c].evaluate()) {
                     Ok(m) => {
                         record.eval = Some(m.clone());
                         self.last_eval[c] = Some(m);
@@ -553,6 +569,22 @@ impl Federation {
             clients: records,
         });
         Ok(record)
+    }
+
+    /// Sends client `c` what it lacks and starts its training; returns when it started and
+    /// whether it did. An error here (the global state could not be sent) ends the run.
+    fn begin_client(
+        &mut self,
+        round: usize,
+        c: usize,
+        up_names: &[String],
+        record: &mut ClientRoundRecord,
+    ) -> Result<(Instant, std::result::Result<(), String>)> {
+        self.sink.emit(Event::ClientStarted { round, client: c });
+        let t0 = Instant::now();
+        record.bytes_down += self.sync_client(c)?;
+        record.bytes_down += self.relay_to(c)?;
+        Ok((t0, self.start_client(round, c, up_names)))
     }
 
     /// Roles of the exchanged parameters, from client 0 (all clients have the same names).

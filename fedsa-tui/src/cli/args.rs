@@ -1,5 +1,6 @@
 //! The command line: `fedsa run`, `fedsa tui`, `fedsa partition`, `fedsa plugins list`,
-//! `fedsa export`, `fedsa predict`, `fedsa generate`, `fedsa analyze`, `fedsa compare`. With no subcommand, the TUI opens on the quickstart config.
+//! `fedsa export`, `fedsa predict`, `fedsa generate`, `fedsa analyze`, `fedsa compare`,
+//! `fedsa flower`. With no subcommand, the TUI opens on the quickstart config.
 
 use std::path::PathBuf;
 
@@ -142,6 +143,10 @@ pub enum Command {
         #[arg(long)]
         json_out: Option<PathBuf>,
     },
+    /// Run a config as a real Flower federation on this machine: a SuperLink and one
+    /// SuperNode per client on loopback, the fedsa app (`flwr run`), every process stopped at
+    /// the end (also on Ctrl-C or failure). Needs `scripts/flower-setup` once.
+    Flower(crate::cli::flower::FlowerArgs),
     /// Put runs side by side: accuracy, F1, per-client figures, bytes and time.
     Compare {
         #[arg(required = true)]

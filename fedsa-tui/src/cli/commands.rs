@@ -116,6 +116,7 @@ pub fn dispatch(command: Command) -> Result<()> {
             round,
             from.into(),
         ),
+        Command::Flower(args) => super::flower::run(&args),
         Command::Compare {
             runs,
             json,

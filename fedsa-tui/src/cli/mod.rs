@@ -3,6 +3,8 @@
 
 pub mod args;
 pub mod commands;
+pub mod flower;
+mod flower_procs;
 pub mod plot;
 pub mod progress;
 pub mod report;

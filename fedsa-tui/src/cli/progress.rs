@@ -5,8 +5,9 @@ use std::fmt::Write as _;
 use std::io::IsTerminal;
 use std::time::Duration;
 
-use fedsa_core::{EvalMetrics, Event, RoundRecord, RunSummary, TaskKind};
-use fedsa_engine::units::{epsilon_text, human_bytes, percent_or_dash};
+use fedsa_core::{EvalMetrics, Event, RunSummary, TaskKind};
+pub use fedsa_engine::round_line::round_line;
+use fedsa_engine::units::{human_bytes, percent_or_dash};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::tables::{MEANS_NOTE, means_header, means_rows};
@@ -95,31 +96,6 @@ impl Default for Progress {
     fn default() -> Self {
         Self::new()
     }
-}
-
-/// The line printed after each round: the means, the traffic, the failures, the privacy spent
-/// when the run is differentially private, the time.
-pub fn round_line(record: &RoundRecord, rounds: usize) -> String {
-    let acc = record
-        .mean_accuracy
-        .map_or_else(|| "-".into(), |a| format!("{:.2}%", a * 100.0));
-    let f1 = record
-        .mean_f1
-        .map_or_else(|| "-".into(), |a| format!("{:.2}%", a * 100.0));
-    let loss = record
-        .mean_train_loss
-        .map_or_else(|| "-".into(), |l| format!("{l:.4}"));
-    let privacy = record
-        .privacy
-        .map_or_else(String::new, |p| format!("  {}", epsilon_text(&p)));
-    format!(
-        "round {}/{rounds}: mean acc {acc}  mean F1 {f1}  train loss {loss}  up {}  down {}  failed {}{privacy}  {:.1}s",
-        record.round,
-        human_bytes(record.bytes_up),
-        human_bytes(record.bytes_down),
-        record.failed.len(),
-        record.seconds
-    )
 }
 
 /// The table's second column: macro-F1, or for generation the token accuracy.
