@@ -53,4 +53,4 @@ pub use strategy::{
     STRATEGY_NAMES, Schedule, ServerRule, Strategy,
 };
 pub use task::{TaskConfig, TaskKind};
-pub use trainer::{ClientTrainer, EvalMetrics, TrainStats};
+pub use trainer::{ClientTrainer, EvalMetrics, REMOTE_STATE_ROUND, TrainStats};

@@ -5,6 +5,11 @@ use std::collections::BTreeMap;
 
 use crate::{Error, LowRankModule, ParamSet, Result, Role, Strategy};
 
+/// The one tensor a server checkpoint holds for a client that trains on a remote node (a
+/// Flower SuperNode): the round of the node's own state to go back to on resume. The state
+/// itself stays on the node.
+pub const REMOTE_STATE_ROUND: &str = "__remote.round";
+
 /// What one round of local training did.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TrainStats {

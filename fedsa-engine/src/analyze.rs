@@ -114,7 +114,7 @@ pub fn analyze_run(run: &Path, round: Option<usize>, mode: Mode) -> Result<Analy
             let clients = (0..n)
                 .map(|k| {
                     // Names starting with `__` are optimizer moments and RNG state.
-                    Ok(ckpt.client(k)?.filter(|name| !name.starts_with("__")))
+                    Ok(ckpt.local_client(k)?.filter(|name| !name.starts_with("__")))
                 })
                 .collect::<Result<Vec<ParamSet>>>()?;
             analysis::similarities(&roles, &init, &clients)
@@ -163,7 +163,7 @@ fn local_round(config: &Config, ckpt: &Checkpoint) -> Result<(Vec<ParamSet>, Vec
             trainer.set_trained_roles(&strategy.plan(train_round).trained_roles())?;
         }
         trainer
-            .load_state(&ckpt.client(k)?)
+            .load_state(&ckpt.local_client(k)?)
             .with_context(|| format!("restoring client {k} of {}", ckpt.path().display()))?;
         if !deltas.is_empty() {
             trainer.set_params(&deltas)?;

@@ -307,6 +307,22 @@ impl Checkpoint {
         self.params(&format!("client-{k}.safetensors"))
     }
 
+    /// Client `k`'s own parameters and state, for opening the client here (analysis,
+    /// export, prediction): an error for a client that trained on a remote node, whose state
+    /// the checkpoint does not have.
+    pub fn local_client(&self, k: usize) -> Result<ParamSet> {
+        let state = self.client(k)?;
+        if state.contains(fedsa_core::REMOTE_STATE_ROUND) {
+            bail!(
+                "{}: client {k} trained on a remote node (a Flower run); its adapter, head and \
+                 optimizer state stay in that node's state folder, and the server's checkpoint \
+                 holds none of them",
+                self.path.join(format!("client-{k}.safetensors")).display()
+            );
+        }
+        Ok(state)
+    }
+
     /// The server's state, checked, its round agreeing with the checkpoint's.
     pub fn server(&self) -> Result<ServerState> {
         let file = self.path.join("server.json");

@@ -24,7 +24,11 @@ pub struct PreparedClient {
 /// Prepares client `k` of `config`: on partition `k` of the config's data, or, with
 /// `own_data`, on every example of that file (held out by `data.test_fraction`). Writes
 /// nothing.
-pub fn prepare_client(config: &Config, k: usize, own_data: Option<&Path>) -> Result<PreparedClient> {
+pub fn prepare_client(
+    config: &Config,
+    k: usize,
+    own_data: Option<&Path>,
+) -> Result<PreparedClient> {
     let n = config.federation.num_clients;
     if k >= n {
         bail!("client {k} does not exist: the config has federation.num_clients = {n}");

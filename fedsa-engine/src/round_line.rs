@@ -29,3 +29,44 @@ pub fn round_line(record: &RoundRecord, rounds: usize) -> String {
         record.seconds
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_private_rounds_line_carries_its_epsilon() {
+        let mut record = RoundRecord {
+            round: 3,
+            sampled: vec![0, 1],
+            succeeded: vec![0, 1],
+            failed: vec![],
+            aggregated: true,
+            note: None,
+            mean_accuracy: Some(0.8),
+            mean_f1: Some(0.5),
+            mean_loss: Some(0.4),
+            mean_train_loss: Some(0.45),
+            weighted_accuracy: None,
+            weighted_f1: None,
+            privacy: None,
+            bytes_down: 2048,
+            bytes_up: 1024,
+            seconds: 1.5,
+        };
+        assert_eq!(
+            round_line(&record, 8),
+            "round 3/8: mean acc 80.00%  mean F1 50.00%  train loss 0.4500  up 1.0 KiB  down 2.0 KiB  failed 0  1.5s"
+        );
+        record.privacy = Some(fedsa_core::PrivacySpent {
+            epsilon: 7.143_56,
+            delta: 1e-5,
+            releases: 3,
+        });
+        assert!(
+            round_line(&record, 8).ends_with("failed 0  ε 7.14 (δ 1e-5)  1.5s"),
+            "{}",
+            round_line(&record, 8)
+        );
+    }
+}

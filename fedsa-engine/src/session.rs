@@ -50,7 +50,7 @@ pub fn open_checkpoint(
 
 /// Restores `trainer` from client `client`'s state file in `ckpt`.
 fn restore_client(trainer: &mut dyn ClientTrainer, ckpt: &Checkpoint, client: usize) -> Result<()> {
-    let state = ckpt.client(client)?;
+    let state = ckpt.local_client(client)?;
     trainer.load_state(&state).with_context(|| {
         format!(
             "restoring {}",

@@ -14,10 +14,10 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use fedsa_core::{Config, ConfigSource, Event};
-use remote::{Envelope, Link, NodeSettings, ServeOptions, WireTensor};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
+use remote::{Envelope, Link, NodeSettings, ServeOptions, WireTensor};
 
 type PyTensor = (String, Vec<usize>, Vec<u8>);
 
@@ -61,12 +61,14 @@ fn from_py(tensors: Vec<PyTensor>) -> PyResult<Vec<WireTensor>> {
 /// A node answers one message. Errors in the node config raise `ValueError`; everything
 /// else comes back as an error reply for the server to record.
 #[pyfunction]
-fn handle<'py>(
-    py: Python<'py>,
+// PyO3 hands arguments over owned.
+#[allow(clippy::needless_pass_by_value)]
+fn handle(
+    py: Python<'_>,
     node_config: BTreeMap<String, String>,
     header: String,
     tensors: Vec<PyTensor>,
-) -> PyResult<(String, Bound<'py, PyList>)> {
+) -> PyResult<(String, Bound<'_, PyList>)> {
     let settings = NodeSettings::from_node_config(&node_config)
         .map_err(|e| PyValueError::new_err(format!("{e:#}")))?;
     let request = Envelope {
@@ -81,18 +83,14 @@ fn handle<'py>(
 /// The ServerApp's `Grid`, through its Python wrapper.
 struct PyLink(Py<PyAny>);
 
-fn py_error(e: PyErr) -> anyhow::Error {
+fn py_error(e: &PyErr) -> anyhow::Error {
     anyhow::anyhow!("{e}")
 }
 
 impl Link for PyLink {
     fn node_ids(&mut self) -> anyhow::Result<Vec<u64>> {
-        Python::attach(|py| {
-            self.0
-                .call_method0(py, "node_ids")?
-                .extract::<Vec<u64>>(py)
-        })
-        .map_err(py_error)
+        Python::attach(|py| self.0.call_method0(py, "node_ids")?.extract::<Vec<u64>>(py))
+            .map_err(|e| py_error(&e))
     }
 
     fn push(&mut self, node: u64, message: Envelope) -> anyhow::Result<u64> {
@@ -102,7 +100,7 @@ impl Link for PyLink {
                 .call_method1(py, "push", (node, message.header, tensors))?
                 .extract::<u64>(py)
         })
-        .map_err(py_error)
+        .map_err(|e| py_error(&e))
     }
 
     fn pull(&mut self, ticket: u64) -> anyhow::Result<Envelope> {
@@ -111,10 +109,10 @@ impl Link for PyLink {
                 .call_method1(py, "pull", (ticket,))?
                 .extract::<(String, Vec<PyTensor>)>(py)
         })
-        .map_err(py_error)?;
+        .map_err(|e| py_error(&e))?;
         Ok(Envelope {
             header,
-            tensors: from_py(tensors).map_err(py_error)?,
+            tensors: from_py(tensors).map_err(|e| py_error(&e))?,
         })
     }
 }
@@ -124,6 +122,8 @@ impl Link for PyLink {
 /// `RuntimeError` when the run fails.
 #[pyfunction]
 #[pyo3(signature = (config_path, link, on_line, resume = false, connect_timeout_s = 120.0))]
+// PyO3 hands arguments over owned.
+#[allow(clippy::needless_pass_by_value)]
 fn serve(
     py: Python<'_>,
     config_path: String,

@@ -166,7 +166,11 @@ impl Directory {
                 .collect();
             bail!(
                 "client {c} has no node: it was lost and none has come back as client {c}{}",
-                if refused.is_empty() { String::new() } else { format!(" ({})", refused.join("; ")) }
+                if refused.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", refused.join("; "))
+                }
             );
         };
         self.link.push(node, message).map_err(|e| {
@@ -205,7 +209,9 @@ impl Directory {
                 continue;
             }
             let fits = match self.reference.get(&c) {
-                None => Err(format!("it says it is client {c}, which this run does not have")),
+                None => Err(format!(
+                    "it says it is client {c}, which this run does not have"
+                )),
                 Some(reference) => same_layout(reference, &intro.hello),
             };
             match fits {

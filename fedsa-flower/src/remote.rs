@@ -8,16 +8,13 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use fedsa_core::{
-    ClientTrainer, Error, EvalMetrics, LowRankModule, ParamSet, Result, Role, Strategy,
-    TrainStats,
+    ClientTrainer, Error, EvalMetrics, LowRankModule, ParamSet, Result, Role, Strategy, TrainStats,
 };
 
 use crate::link::{Directory, Introduction};
 use crate::wire::{Envelope, Hello, Op, Reply, Request, WireTensor};
 
-/// The name of the one tensor a server checkpoint keeps for a remote client: the round of
-/// the node's state to go back to on resume (the state itself stays on the node).
-pub const STATE_ROUND: &str = "fedsa.node.round";
+use fedsa_core::REMOTE_STATE_ROUND as STATE_ROUND;
 
 /// One remote client.
 pub struct RemoteClient {
@@ -188,7 +185,11 @@ impl ClientTrainer for RemoteClient {
     }
 
     fn begin_evaluate(&mut self, round: usize) -> Result<()> {
-        self.send(round, |config, ops| Request::Evaluate { config, round, ops })
+        self.send(round, |config, ops| Request::Evaluate {
+            config,
+            round,
+            ops,
+        })
     }
 
     fn evaluate(&mut self) -> Result<EvalMetrics> {
@@ -205,7 +206,12 @@ impl ClientTrainer for RemoteClient {
     }
 
     fn load_state(&mut self, state: &ParamSet) -> Result<()> {
-        let round = state.require(STATE_ROUND)?.data().first().copied().unwrap_or(0.0);
+        let round = state
+            .require(STATE_ROUND)?
+            .data()
+            .first()
+            .copied()
+            .unwrap_or(0.0);
         self.restore = Some(round as usize);
         self.round = round as usize;
         Ok(())

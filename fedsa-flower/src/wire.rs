@@ -110,11 +110,17 @@ pub enum Op {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Reply {
     Hello(Box<Hello>),
-    Trained { stats: TrainStats },
-    Evaluated { metrics: EvalMetrics },
+    Trained {
+        stats: TrainStats,
+    },
+    Evaluated {
+        metrics: EvalMetrics,
+    },
     /// The node could not do what was asked; the server records the message as the client's
     /// failure.
-    Error { message: String },
+    Error {
+        message: String,
+    },
 }
 
 /// A node's introduction: enough for the server to check its layout against the others' and
@@ -172,7 +178,8 @@ mod tests {
     #[test]
     fn a_message_round_trips_and_bad_tensors_are_refused() {
         let mut p = ParamSet::new();
-        p.insert("x.a", vec![2, 2], vec![1.0, 2.0, 3.0, 4.0]).unwrap();
+        p.insert("x.a", vec![2, 2], vec![1.0, 2.0, 3.0, 4.0])
+            .unwrap();
         let req = Request::Train {
             config: "seed = 1".into(),
             round: 3,

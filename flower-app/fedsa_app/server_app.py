@@ -61,6 +61,8 @@ class GridLink:
 @app.main()
 def main(grid: Grid, context: Context) -> None:
     cfg = context.run_config
+    if not str(cfg.get("config", "")):
+        raise ValueError("run config `config` is empty: pass --run-config 'config=\"/abs/path/fedsa.toml\"'")
     link = GridLink(grid, float(cfg.get("reply-timeout", 900.0)))
     summary = fedsa_flower.serve(
         str(cfg["config"]),

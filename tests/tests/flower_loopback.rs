@@ -55,7 +55,8 @@ fn remote(config: &Config, link: Box<dyn Link>) -> anyhow::Result<PathBuf> {
 }
 
 fn load(world: &TinyWorld, name: &str, strategy: &str, out: &str) -> Config {
-    let extra = format!("output_dir = \"{out}\"\n[federation]\nrounds = 3\nclients_per_round = 2\n");
+    let extra =
+        format!("output_dir = \"{out}\"\n[federation]\nrounds = 3\nclients_per_round = 2\n");
     let path = world.config(name, strategy, "lora", &extra);
     let mut config = Config::load(&path).unwrap();
     config.output_dir = world.dir.path().join(out);
@@ -74,13 +75,24 @@ fn nodes_give_the_one_process_metrics_and_bytes_for_fedsa_fedit_and_ffa() {
         }
         let run = remote(&config, Box::new(link)).unwrap();
         let ours = metrics_without_times(&run.join("metrics.jsonl"));
-        assert_eq!(ours.len(), 3 * 4, "{strategy}: 3 rounds of 3 client lines and a mean");
+        assert_eq!(
+            ours.len(),
+            3 * 4,
+            "{strategy}: 3 rounds of 3 client lines and a mean"
+        );
         assert_eq!(
             ours,
             metrics_without_times(&local.join("metrics.jsonl")),
             "{strategy}"
         );
         assert!(run.join("summary.json").is_file());
+        // The clients' factors stayed on the nodes: the server cannot analyse them, and says so.
+        let e = fedsa_engine::analyze::analyze_run(&run, None, fedsa_engine::analyze::Mode::Auto)
+            .unwrap_err();
+        assert!(
+            format!("{e:#}").contains("trained on a remote node"),
+            "{e:#}"
+        );
     }
 }
 
@@ -99,7 +111,10 @@ impl Link for Flaky {
     }
 
     fn push(&mut self, node: u64, message: Envelope) -> anyhow::Result<u64> {
-        if node == self.node && self.trains_to_go > 0 && message.header.contains(r#""kind":"train""#) {
+        if node == self.node
+            && self.trains_to_go > 0
+            && message.header.contains(r#""kind":"train""#)
+        {
             self.trains_to_go -= 1;
             if self.trains_to_go == 0 {
                 self.inner.remove(node);
@@ -142,7 +157,11 @@ fn a_lost_node_fails_its_round_and_rejoins_with_its_own_state() {
     // Back in round 3 with the state it had saved after round 1: its optimizer has taken the
     // steps of rounds 1, 3 and 4 (4 local steps each), not only those since it came back.
     let saved = StateFiles(&state_1);
-    assert_eq!(saved.rounds(), vec![3, 4], "the latest and the last checkpoints' (every round)");
+    assert_eq!(
+        saved.rounds(),
+        vec![3, 4],
+        "the latest and the last checkpoints' (every round)"
+    );
     assert_eq!(saved.optimizer_step(4), 3 * 4);
     assert!(saved.b_norm(4) > 0.0);
 }
@@ -151,7 +170,10 @@ struct StateFiles<'a>(&'a Path);
 
 impl StateFiles<'_> {
     fn rounds(&self) -> Vec<usize> {
-        fedsa_flower::StateDir::open(self.0).unwrap().rounds().unwrap()
+        fedsa_flower::StateDir::open(self.0)
+            .unwrap()
+            .rounds()
+            .unwrap()
     }
 
     fn load(&self, round: usize) -> ParamSet {
@@ -214,7 +236,10 @@ fn a_node_with_another_model_is_refused_by_name() {
         e.contains(&format!("node {} (client 2) is refused", ids[2])) && e.contains("lacks"),
         "{e}"
     );
-    assert!(!relative.output_dir.join("odd").exists(), "a refused run writes nothing");
+    assert!(
+        !relative.output_dir.join("odd").exists(),
+        "a refused run writes nothing"
+    );
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -282,5 +307,97 @@ fn a_restarted_server_resumes_from_its_checkpoint_with_the_nodes_rolled_back() {
     assert_eq!(
         metrics_without_times(&run.join("metrics.jsonl")),
         metrics_without_times(&reference.join("metrics.jsonl"))
+    );
+}
+
+/// Every built-in strategy, the released code's shared-model mode, clients of different ranks
+/// and client-level DP: the same metrics across nodes as in one process.
+#[test]
+fn every_strategy_gives_the_one_process_metrics_across_nodes() {
+    let world = TinyWorld::new(160);
+    let ranks = "[clients]\nrank = [2, 4, 8]\n";
+    let mut cases: Vec<(String, String)> = fedsa_core::BUILTINS
+        .iter()
+        .map(|b| {
+            let extra = if ["flora", "flexlora", "hetlora"].contains(&b.name) {
+                ranks
+            } else {
+                ""
+            };
+            (b.name.to_string(), extra.to_string())
+        })
+        .collect();
+    cases.push((
+        "fedsa".into(),
+        "[strategy]\nname = \"fedsa\"\nshare_local_model = true\n".into(),
+    ));
+    cases.push((
+        "fedsa".into(),
+        "[privacy]\nclip_norm = 0.5\nnoise_multiplier = 1.0\ndelta = 1e-5\n".into(),
+    ));
+    for (i, (strategy, extra)) in cases.iter().enumerate() {
+        let name = format!("case-{i}-{strategy}");
+        let base = format!("[federation]\nrounds = 3\nclients_per_round = 2\n{extra}");
+        let local_toml = format!("output_dir = \"local\"\n{base}");
+        let path = world.config(&name, strategy, "lora", &local_toml);
+        let mut config = Config::load(&path).unwrap();
+        config.output_dir = world.dir.path().join("local");
+        let local = in_process(&config);
+        config.output_dir = world.dir.path().join("remote");
+        let mut link = Loopback::new();
+        for node in nodes(&world.dir.path().join(format!("state-{i}")), 3) {
+            link.add(node);
+        }
+        let run = remote(&config, Box::new(link)).unwrap();
+        assert_eq!(
+            metrics_without_times(&run.join("metrics.jsonl")),
+            metrics_without_times(&local.join("metrics.jsonl")),
+            "{name}: {extra}"
+        );
+    }
+}
+
+#[test]
+fn a_node_trains_on_its_own_data_file_and_a_missing_state_folder_is_its_failure() {
+    let world = TinyWorld::new(160);
+    let own = fedsa_tests::fixtures::write_tiny_corpus(&world.dir.path().join("own.csv"), 40, 11);
+    let extra = "[federation]\nrounds = 2\nclients_per_round = 3\n";
+    let mut config = Config::load(&world.config("own", "fedsa", "lora", extra)).unwrap();
+    config.output_dir = world.dir.path().join("remote");
+    let mut settings = nodes(&world.dir.path().join("state"), 3);
+    settings[2].data_file = Some(own);
+    settings[1].state_dir = world.dir.path().join("no-such-folder");
+    let mut link = Loopback::new();
+    for s in settings {
+        link.add(s);
+    }
+    let run = remote(&config, Box::new(link)).unwrap();
+    // Client 2's split is its own 40 examples, a quarter held out.
+    let partition: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("partition.json")).unwrap())
+            .unwrap();
+    let c2 = &partition["clients"][2];
+    assert_eq!(
+        (c2["train"].as_u64(), c2["test"].as_u64()),
+        (Some(30), Some(10)),
+        "{c2}"
+    );
+    // Client 1's node has no state folder: each of its rounds fails, saying where.
+    let lines = metrics_without_times(&run.join("metrics.jsonl"));
+    let failures: Vec<String> = lines
+        .iter()
+        .filter(|l| l["client"] == 1)
+        .filter_map(|l| l["failure"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(failures.len(), 2, "{lines:?}");
+    assert!(
+        failures[0].contains("no-such-folder") && failures[0].contains("state-dir"),
+        "{}",
+        failures[0]
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["client"] == 2 && !l["train"].is_null())
     );
 }

@@ -29,8 +29,9 @@ pub fn handle(settings: &NodeSettings, request: &Envelope) -> Envelope {
         (Reply::Error { message }, ParamSet::new())
     });
     Envelope::new(&reply, &tensors).unwrap_or_else(|e| Envelope {
-        header: serde_json::json!({"kind": "error", "message": format!("node of client {client}: {e}")})
-            .to_string(),
+        header:
+            serde_json::json!({"kind": "error", "message": format!("node of client {client}: {e}")})
+                .to_string(),
         tensors: Vec::new(),
     })
 }
@@ -39,9 +40,9 @@ pub fn handle(settings: &NodeSettings, request: &Envelope) -> Envelope {
 fn try_handle(settings: &NodeSettings, request: &Envelope) -> Result<(Reply, ParamSet)> {
     let req: Request = request.header("the server's request")?;
     let text = match &req {
-        Request::Hello { config } | Request::Train { config, .. } | Request::Evaluate { config, .. } => {
-            config
-        }
+        Request::Hello { config }
+        | Request::Train { config, .. }
+        | Request::Evaluate { config, .. } => config,
     };
     let config = settings.resolve(Config::from_toml_str(text, "the server's config")?);
     let prepared = prepare_client(&config, settings.client, settings.data_file.as_deref())?;
@@ -55,7 +56,11 @@ fn try_handle(settings: &NodeSettings, request: &Envelope) -> Result<(Reply, Par
             let hello = Hello {
                 client: settings.client,
                 roles: trainer.roles(),
-                modules: trainer.low_rank_modules().iter().map(WireModule::from).collect(),
+                modules: trainer
+                    .low_rank_modules()
+                    .iter()
+                    .map(WireModule::from)
+                    .collect(),
                 num_train_examples: trainer.num_train_examples(),
                 label_names: prepared.label_names,
                 report: prepared.report,
@@ -108,9 +113,12 @@ fn restore(state: &StateDir, trainer: &mut dyn ClientTrainer, ops: &[Op]) -> Res
     };
     let own = strip(&saved, OWN);
     let deltas = strip(&saved, DELTA);
-    trainer
-        .load_state(&own)
-        .with_context(|| format!("restoring the state of round {round} from {}", state.root().display()))?;
+    trainer.load_state(&own).with_context(|| {
+        format!(
+            "restoring the state of round {round} from {}",
+            state.root().display()
+        )
+    })?;
     if !deltas.is_empty() {
         trainer.set_params(&deltas)?;
     }
@@ -169,7 +177,9 @@ fn save(
     }
     let every = config.federation.checkpoint_every;
     let rounds = config.federation.rounds;
-    state.save(round, &all, |r| every > 0 && (r % every == 0 || r == rounds))
+    state.save(round, &all, |r| {
+        every > 0 && (r.is_multiple_of(every) || r == rounds)
+    })
 }
 
 fn strip(set: &ParamSet, prefix: &str) -> ParamSet {

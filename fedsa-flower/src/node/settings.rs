@@ -44,8 +44,9 @@ impl NodeSettings {
         let client = client.parse::<usize>().with_context(|| {
             format!("node config: `partition-id` must be a whole number from 0, got `{client}`")
         })?;
-        let state_dir = get("state-dir")
-            .context("node config: `state-dir` is missing (the folder of this node's private state)")?;
+        let state_dir = get("state-dir").context(
+            "node config: `state-dir` is missing (the folder of this node's private state)",
+        )?;
         Ok(Self {
             client,
             state_dir: PathBuf::from(state_dir),
@@ -59,7 +60,13 @@ impl NodeSettings {
         let Some(base) = &self.base_dir else {
             return config;
         };
-        let under = |p: &Path| if p.is_relative() { base.join(p) } else { p.to_path_buf() };
+        let under = |p: &Path| {
+            if p.is_relative() {
+                base.join(p)
+            } else {
+                p.to_path_buf()
+            }
+        };
         config.model.path = under(&config.model.path);
         config.data.path = under(&config.data.path);
         if let Some(spec) = &config.adapter.spec {
@@ -92,8 +99,9 @@ mod tests {
         assert_eq!((s.client, s.state_dir.as_path()), (2, Path::new("st")));
         let e = NodeSettings::from_node_config(&config(&[("state-dir", "st")])).unwrap_err();
         assert!(e.to_string().contains("partition-id"), "{e}");
-        let e = NodeSettings::from_node_config(&config(&[("partition-id", "-1"), ("state-dir", "s")]))
-            .unwrap_err();
+        let e =
+            NodeSettings::from_node_config(&config(&[("partition-id", "-1"), ("state-dir", "s")]))
+                .unwrap_err();
         assert!(e.to_string().contains("`-1`"), "{e}");
         let e = NodeSettings::from_node_config(&config(&[("partition-id", "0")])).unwrap_err();
         assert!(e.to_string().contains("state-dir"), "{e}");

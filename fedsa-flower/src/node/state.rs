@@ -144,7 +144,7 @@ mod tests {
     fn keeps_the_latest_and_what_the_last_two_checkpoints_need() {
         let dir = tempfile::tempdir().unwrap();
         let s = StateDir::open(dir.path()).unwrap();
-        let every_4 = |r: usize| r % 4 == 0;
+        let every_4 = |r: usize| r.is_multiple_of(4);
         for r in [1, 2, 3, 5, 6, 7, 9, 10] {
             s.save(r, &state(r as f32), every_4).unwrap();
         }

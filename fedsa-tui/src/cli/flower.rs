@@ -95,7 +95,10 @@ pub fn run(args: &FlowerArgs) -> Result<()> {
     }
     let app = cwd.join(&args.app);
     if !app.join("pyproject.toml").is_file() {
-        bail!("{} is not a Flower app folder (no pyproject.toml)", app.display());
+        bail!(
+            "{} is not a Flower app folder (no pyproject.toml)",
+            app.display()
+        );
     }
     let work = config.output_dir.join(".flower").join(&config.name);
     for sub in ["home", "logs", "nodes"] {
@@ -124,7 +127,11 @@ pub fn run(args: &FlowerArgs) -> Result<()> {
     let port = free_port()?;
     let link_log = setup.log("superlink");
     let mut link = setup.command("flower-superlink");
-    link.args(["--disable-runtime-dependency-installation", "--port", &port.to_string()]);
+    link.args([
+        "--disable-runtime-dependency-installation",
+        "--port",
+        &port.to_string(),
+    ]);
     if setup.secure {
         let c = setup.certs();
         link.arg("--ssl-ca-certfile")
@@ -139,9 +146,12 @@ pub fn run(args: &FlowerArgs) -> Result<()> {
     }
     procs.0.push(Proc::start("SuperLink", link, &link_log)?);
     let superlink = procs.0.last_mut().expect("just started");
-    wait_listening(superlink, port, Duration::from_secs(60), &link_log)?;
+    wait_listening(superlink, port, Duration::from_mins(1), &link_log)?;
     write_connection(&setup, port)?;
-    println!("flower: SuperLink on 127.0.0.1:{port} (log {})", link_log.display());
+    println!(
+        "flower: SuperLink on 127.0.0.1:{port} (log {})",
+        link_log.display()
+    );
 
     if setup.secure {
         for k in 0..n {
@@ -301,7 +311,7 @@ impl Node {
         }
         let log = setup.log(&self.key);
         let mut proc = Proc::start(&format!("SuperNode of client {}", self.client), cmd, &log)?;
-        wait_listening(&mut proc, self.port, Duration::from_secs(60), &log)?;
+        wait_listening(&mut proc, self.port, Duration::from_mins(1), &log)?;
         Ok(proc)
     }
 }
@@ -351,20 +361,55 @@ fn make_certificates(setup: &Setup, nodes: usize) -> Result<()> {
     std::fs::write(&ext, "subjectAltName=IP:127.0.0.1,DNS:localhost\n")?;
     let steps: [&[&str]; 3] = [
         &[
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out",
-            "ca.crt", "-days", "30", "-subj", "/CN=fedsa local CA",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=fedsa local CA",
         ],
         &[
-            "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out",
-            "server.csr", "-subj", "/CN=127.0.0.1",
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
         ],
         &[
-            "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-            "-CAcreateserial", "-out", "server.crt", "-days", "30", "-extfile", "san.ext",
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "30",
+            "-extfile",
+            "san.ext",
         ],
     ];
     for args in steps {
-        tool(Command::new("openssl").args(args).current_dir(&c), "openssl")?;
+        tool(
+            Command::new("openssl").args(args).current_dir(&c),
+            "openssl",
+        )?;
     }
     let mut keys: Vec<String> = (0..nodes).map(|k| format!("node-{k}")).collect();
     keys.push("node-unregistered".into());
@@ -373,7 +418,9 @@ fn make_certificates(setup: &Setup, nodes: usize) -> Result<()> {
         let _ = std::fs::remove_file(c.join(format!("{key}.pub")));
         tool(
             Command::new("ssh-keygen")
-                .args(["-q", "-t", "ecdsa", "-b", "384", "-N", "", "-C", "", "-f", &key])
+                .args([
+                    "-q", "-t", "ecdsa", "-b", "384", "-N", "", "-C", "", "-f", &key,
+                ])
                 .current_dir(&c),
             "ssh-keygen",
         )?;
@@ -418,7 +465,13 @@ fn quoted(path: &Path) -> Result<String> {
 /// The config's relative paths made absolute against `cwd`: the Flower processes run
 /// elsewhere.
 fn absolute_paths(mut config: Config, cwd: &Path) -> Config {
-    let abs = |p: &Path| if p.is_relative() { cwd.join(p) } else { p.to_path_buf() };
+    let abs = |p: &Path| {
+        if p.is_relative() {
+            cwd.join(p)
+        } else {
+            p.to_path_buf()
+        }
+    };
     config.model.path = abs(&config.model.path);
     config.data.path = abs(&config.data.path);
     config.output_dir = abs(&config.output_dir);

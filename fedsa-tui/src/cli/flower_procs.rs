@@ -56,7 +56,7 @@ impl Proc {
             .process_group(0);
         let child = cmd
             .spawn()
-            .with_context(|| format!("starting the {name} ({:?})", cmd.get_program()))?;
+            .with_context(|| format!("starting the {name} ({})", cmd.get_program().display()))?;
         Ok(Self {
             name: name.to_string(),
             child,
