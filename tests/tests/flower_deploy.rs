@@ -86,6 +86,58 @@ fn a_flower_run_gives_the_one_process_metrics_for_fedsa_fedit_and_ffa() {
         assert!(run.join("summary.json").is_file());
         assert!(run.join("checkpoints/LATEST").is_file());
     }
+    // The run folders are ordinary ones: `fedsa compare` reads them.
+    let runs: Vec<PathBuf> = ["fedsa", "fedit", "ffa"]
+        .iter()
+        .map(|s| world.runs().join(s))
+        .collect();
+    let png = world.dir.path().join("compare.png");
+    let out = Command::new(fedsa_bin())
+        .arg("compare")
+        .args(&runs)
+        .arg("--png")
+        .arg(&png)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(png.is_file());
+    assert_no_flower_processes_left(&world);
+}
+
+#[test]
+fn ctrl_c_stops_every_process_fedsa_flower_started() {
+    let Some(venv) = venv() else { return };
+    let world = TinyWorld::new(160);
+    let config = world.config("stopped", "fedsa", "lora", "[federation]\nrounds = 50\n");
+    let mut child = Command::new(fedsa_bin())
+        .arg("flower")
+        .arg("--venv")
+        .arg(&venv)
+        .arg("--app")
+        .arg(repo().join("flower-app"))
+        .arg(&config)
+        .current_dir(world.dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Once a round has been recorded, the run is in full swing: interrupt it.
+    let metrics = world.runs().join("stopped/metrics.jsonl");
+    let started = Instant::now();
+    while !metrics.is_file() {
+        assert!(
+            started.elapsed() < Duration::from_mins(5),
+            "no round was recorded"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "an interrupted run must not exit 0");
     assert_no_flower_processes_left(&world);
 }
 
@@ -197,13 +249,34 @@ fn optimizer_step(state: &fedsa_core::ParamSet) -> u64 {
         .sum()
 }
 
-/// Nothing `fedsa flower` started in this test's folder is still running.
+/// Nothing `fedsa flower` started for this test is still running: no process is left in the
+/// process group of the SuperLink or of any SuperNode (each started its own group, which also
+/// holds what it started), and none names the test's folder.
 fn assert_no_flower_processes_left(world: &TinyWorld) {
+    let work = std::fs::read_dir(world.runs().join(".flower"))
+        .unwrap()
+        .map(|e| e.unwrap().path());
+    let mut groups = Vec::new();
+    for dir in work {
+        let link = std::fs::read_to_string(dir.join("superlink.pid")).unwrap();
+        groups.push(link.trim().parse::<u64>().unwrap());
+        for client in 0..3 {
+            groups.extend(node_pid(&dir, client));
+        }
+    }
+    assert!(groups.len() >= 4, "{groups:?}");
+    for group in groups {
+        let out = Command::new("pgrep")
+            .args(["-g", &group.to_string()])
+            .output()
+            .unwrap();
+        let left = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        assert!(left.is_empty(), "process group {group} still has {left}");
+    }
     let out = Command::new("pgrep")
-        .args(["-af", &world.dir.path().display().to_string()])
+        .args(["-f", &world.dir.path().display().to_string()])
         .output()
         .unwrap();
-    let left = String::from_utf8_lossy(&out.stdout).to_string();
-    let left: Vec<&str> = left.lines().filter(|l| !l.contains("pgrep")).collect();
-    assert!(left.is_empty(), "still running: {left:?}");
+    let left = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(left.is_empty(), "still running: {left}");
 }

@@ -147,6 +147,11 @@ pub fn run(args: &FlowerArgs) -> Result<()> {
     procs.0.push(Proc::start("SuperLink", link, &link_log)?);
     let superlink = procs.0.last_mut().expect("just started");
     wait_listening(superlink, port, Duration::from_mins(1), &link_log)?;
+    let link_pid = superlink.pid();
+    fedsa_core::io::write_atomic(
+        &setup.work.join("superlink.pid"),
+        format!("{link_pid}\n").as_bytes(),
+    )?;
     write_connection(&setup, port)?;
     println!(
         "flower: SuperLink on 127.0.0.1:{port} (log {})",

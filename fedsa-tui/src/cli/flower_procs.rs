@@ -88,6 +88,12 @@ impl Proc {
             libc::kill(-group, libc::SIGKILL);
         }
         let _ = self.child.wait();
+        // Return only when the group is empty, so a caller that checks finds nothing left.
+        let until = Instant::now() + Duration::from_secs(5);
+        // SAFETY: signal 0 only asks whether any process of the group exists.
+        while Instant::now() < until && unsafe { libc::kill(-group, 0) } == 0 {
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 
