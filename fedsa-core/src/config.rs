@@ -464,6 +464,26 @@ impl Config {
         Ok(config)
     }
 
+    /// The config with its relative input paths (model, data, adapter spec, plugins) found
+    /// under `base`, for a process that runs elsewhere than where the config was written.
+    #[must_use]
+    pub fn input_paths_under(mut self, base: &Path) -> Config {
+        let under = |p: &Path| {
+            if p.is_relative() {
+                base.join(p)
+            } else {
+                p.to_path_buf()
+            }
+        };
+        self.model.path = under(&self.model.path);
+        self.data.path = under(&self.data.path);
+        if let Some(spec) = &self.adapter.spec {
+            self.adapter.spec = Some(under(spec));
+        }
+        self.plugins = self.plugins.iter().map(|p| under(p)).collect();
+        self
+    }
+
     /// The config as TOML, as written into a run folder.
     pub fn to_toml_string(&self) -> Result<String> {
         toml::to_string_pretty(self).map_err(|e| Error::backend("serialising the config", e))

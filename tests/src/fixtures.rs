@@ -514,3 +514,17 @@ pub fn killed_and_resumed(world: &TinyWorld, name: &str, config: &Path, rounds: 
     );
     reference
 }
+
+/// The optimizer's step count in a saved client state (four 16-bit limbs, as the trainer
+/// saves `__optimizer.step`), under `prefix` (a node's state folder saves it as `client/`).
+pub fn optimizer_step(state: &fedsa_core::ParamSet, prefix: &str) -> u64 {
+    let limbs = state
+        .get(&format!("{prefix}__optimizer.step"))
+        .expect("an optimizer step")
+        .data();
+    limbs
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (*v as u64) << (16 * i))
+        .sum()
+}

@@ -218,7 +218,11 @@ fn with_tls_and_node_auth_a_stranger_is_refused_and_a_killed_node_rejoins_with_i
         .filter(|l| l["client"] == 1 && !l["train"].is_null())
         .count() as u64;
     let state = latest_state(&state_1);
-    assert_eq!(optimizer_step(&state), trained * 4, "{log}");
+    assert_eq!(
+        fedsa_tests::fixtures::optimizer_step(&state, "client/"),
+        trained * 4,
+        "{log}"
+    );
     // The stranger's key is not registered: the SuperLink refused it, and it took no part.
     let stranger = std::fs::read_to_string(work.join("logs/node-unregistered.log")).unwrap();
     assert!(
@@ -238,15 +242,6 @@ fn latest_state(dir: &Path) -> fedsa_core::ParamSet {
     let rounds = fedsa_flower::StateDir::open(dir).unwrap().rounds().unwrap();
     let last = rounds.last().expect("a saved state");
     fedsa_core::io::load_params(&dir.join(format!("round-{last}.safetensors"))).unwrap()
-}
-
-fn optimizer_step(state: &fedsa_core::ParamSet) -> u64 {
-    let limbs = state.get("client/__optimizer.step").unwrap().data();
-    limbs
-        .iter()
-        .enumerate()
-        .map(|(i, v)| (*v as u64) << (16 * i))
-        .sum()
 }
 
 /// Nothing `fedsa flower` started for this test is still running: no process is left in the

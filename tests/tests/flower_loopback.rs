@@ -180,15 +180,8 @@ impl StateFiles<'_> {
         fedsa_core::io::load_params(&self.0.join(format!("round-{round}.safetensors"))).unwrap()
     }
 
-    /// The optimizer's step count (four 16-bit limbs, as the trainer saves it).
     fn optimizer_step(&self, round: usize) -> u64 {
-        let state = self.load(round);
-        let limbs = state.get("client/__optimizer.step").unwrap().data();
-        limbs
-            .iter()
-            .enumerate()
-            .map(|(i, v)| (*v as u64) << (16 * i))
-            .sum()
+        fedsa_tests::fixtures::optimizer_step(&self.load(round), "client/")
     }
 
     fn b_norm(&self, round: usize) -> f64 {

@@ -2,7 +2,7 @@
 //! its private state lives, and where its own files are.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use fedsa_core::Config;
@@ -56,30 +56,18 @@ impl NodeSettings {
     }
 
     /// The server's config with its relative paths found under `base-dir`.
-    pub fn resolve(&self, mut config: Config) -> Config {
-        let Some(base) = &self.base_dir else {
-            return config;
-        };
-        let under = |p: &Path| {
-            if p.is_relative() {
-                base.join(p)
-            } else {
-                p.to_path_buf()
-            }
-        };
-        config.model.path = under(&config.model.path);
-        config.data.path = under(&config.data.path);
-        if let Some(spec) = &config.adapter.spec {
-            config.adapter.spec = Some(under(spec));
+    pub fn resolve(&self, config: Config) -> Config {
+        match &self.base_dir {
+            Some(base) => config.input_paths_under(base),
+            None => config,
         }
-        config.plugins = config.plugins.iter().map(|p| under(p)).collect();
-        config
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn config(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs

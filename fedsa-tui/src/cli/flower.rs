@@ -469,20 +469,10 @@ fn quoted(path: &Path) -> Result<String> {
 
 /// The config's relative paths made absolute against `cwd`: the Flower processes run
 /// elsewhere.
-fn absolute_paths(mut config: Config, cwd: &Path) -> Config {
-    let abs = |p: &Path| {
-        if p.is_relative() {
-            cwd.join(p)
-        } else {
-            p.to_path_buf()
-        }
-    };
-    config.model.path = abs(&config.model.path);
-    config.data.path = abs(&config.data.path);
-    config.output_dir = abs(&config.output_dir);
-    if let Some(spec) = &config.adapter.spec {
-        config.adapter.spec = Some(abs(spec));
+fn absolute_paths(config: Config, cwd: &Path) -> Config {
+    let mut config = config.input_paths_under(cwd);
+    if config.output_dir.is_relative() {
+        config.output_dir = cwd.join(&config.output_dir);
     }
-    config.plugins = config.plugins.iter().map(|p| abs(p)).collect();
     config
 }
