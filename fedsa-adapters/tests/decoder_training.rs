@@ -298,3 +298,19 @@ fn the_merged_decoder_folds_the_scaled_product_into_each_adapted_weight() {
     let untouched = "model.layers.0.self_attn.k_proj.weight";
     assert_eq!(max_diff(&merged[untouched], &frozen[untouched]), 0.0);
 }
+
+#[test]
+fn generating_for_many_prompts_keeps_their_order_and_each_ones_tokens() {
+    // Nine prompts of 3 to 6 tokens in batches of eval_batch_size 4, sorted by length inside.
+    let data = sequences(9, 4);
+    let mut t = trainer("lora", 0.0, data.clone());
+    t.train(0).unwrap();
+    let prompts: Vec<&[u32]> = data.iter().map(EncodedSequence::prompt).collect();
+    let all = t.generate_all(&prompts, None).unwrap();
+    let alone: Vec<Vec<u32>> = prompts
+        .iter()
+        .map(|p| t.generate(p, None).unwrap())
+        .collect();
+    assert_eq!(all, alone);
+    assert!(all.iter().any(|g| !g.is_empty()));
+}

@@ -1,6 +1,7 @@
 //! Gradient flow: after one backward every trainable tensor has a non-zero gradient and no
-//! frozen tensor is tracked; the hand-written input gradients of the frozen layers equal those
-//! of candle's composite (differentiable) ops.
+//! frozen tensor is tracked; inference tracks nothing and gives the eval logits; the
+//! hand-written input gradients of the frozen layers equal those of candle's composite
+//! (differentiable) ops.
 
 mod common;
 
@@ -83,6 +84,29 @@ fn every_trainable_gets_a_gradient_and_no_frozen_tensor_is_tracked() {
         check_model(&common::tiny_bert(), kind);
     }
     check_model(&common::tiny_roberta(), "lora");
+}
+
+#[test]
+fn inference_gives_the_eval_logits_and_records_no_graph() {
+    for kind in ["lora", "rslora", "vera"] {
+        let base = common::base(&common::tiny_bert());
+        let mut cfg = common::adapter(kind);
+        cfg.target_modules = vec!["query".into(), "value".into(), "dense".into()];
+        let spec = AdapterSpec::builtin(kind, &cfg).unwrap();
+        let model = ClientModel::new(base.clone(), &spec, &cfg, 3, 11).unwrap();
+        common::perturb(model.params(), 5);
+        let examples = common::examples(5, 3);
+        let refs: Vec<_> = examples.iter().collect();
+        let batch = Batch::pad(&refs, base.pad_token_id());
+        let tracked = model.forward(&batch, &mut ForwardCtx::eval()).unwrap();
+        let inferred = model.infer(&batch).unwrap();
+        assert!(
+            tracked.track_op(),
+            "{kind}: the eval forward is differentiable"
+        );
+        assert!(!inferred.track_op(), "{kind}: inference recorded a graph");
+        close(&tracked, &inferred, 1e-5);
+    }
 }
 
 /// The gradients of `Σ t ⊙ up`: an arbitrary upstream gradient `up` flowing into `t`.

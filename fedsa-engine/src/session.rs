@@ -253,11 +253,16 @@ impl GenerationSession {
                 seed: sample.seed,
             };
         }
+        let encoded = prompts
+            .iter()
+            .map(|prompt| tokenizer.encode_prompt(prompt))
+            .collect::<fedsa_core::Result<Vec<_>>>()?;
+        let ids: Vec<&[u32]> = encoded.iter().map(EncodedSequence::prompt).collect();
+        let generated = self.trainer.generate_all(&ids, Some(&options))?;
         prompts
             .iter()
-            .map(|prompt| {
-                let encoded = tokenizer.encode_prompt(prompt)?;
-                let ids = self.trainer.generate(encoded.prompt(), Some(&options))?;
+            .zip(generated)
+            .map(|(prompt, ids)| {
                 let text = tokenizer.decode(&ids)?;
                 Ok(Generated {
                     prompt: prompt.clone(),

@@ -1,7 +1,7 @@
 //! Generation runs end to end on a tiny random LLaMA-architecture model: `fedsa run` trains
 //! every client on the bundled arithmetic problems and reports exact match, FedSA sends only
 //! A-role tensors up, FFA never moves A, and `fedsa generate` answers a prompt with a client's
-//! model.
+//! model (several prompts at once as each alone).
 
 use std::ffi::OsStr;
 use std::path::Path;
@@ -94,11 +94,41 @@ fn generation_runs_train_evaluate_and_generate() {
         OsStr::new("1"),
         OsStr::new("Ava has 3 apples. How many?"),
     ]);
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(
         text.contains("Ava has 3 apples") && text.contains("->"),
         "{text}"
     );
+    // Several prompts (of different lengths: one batch, left-padded) print, in their order,
+    // what each prints alone.
+    let prompts = [
+        "Ava has 3 apples. How many?",
+        "What is 12 plus 30?",
+        "Bo had 40 coins and gave 15 to Cy. How many coins does Bo have now?",
+    ];
+    let alone: String = prompts
+        .iter()
+        .map(|p| {
+            let out = fedsa_ok([
+                OsStr::new("generate"),
+                fedsa.as_os_str(),
+                OsStr::new("--client"),
+                OsStr::new("1"),
+                OsStr::new(p),
+            ]);
+            String::from_utf8_lossy(&out.stdout).to_string()
+        })
+        .collect();
+    let mut args = vec![
+        OsStr::new("generate"),
+        fedsa.as_os_str(),
+        OsStr::new("--client"),
+        OsStr::new("1"),
+    ];
+    args.extend(prompts.iter().map(OsStr::new));
+    let together = fedsa_ok(args);
+    assert_eq!(String::from_utf8_lossy(&together.stdout), alone);
+    assert!(alone.starts_with(&text), "{alone}");
 
     // A classification command on a generation run says what to use instead.
     let out = std::process::Command::new(fedsa_bin())

@@ -9,7 +9,24 @@ use fedsa_core::{ClientTrainer, EncodedExample, SeededRng, Strategy};
 
 /// A LoRA client over a fresh random MiniLM-shaped model whose one local step is one batch of
 /// `batch` examples of `seq` tokens.
+#[allow(dead_code)]
 pub fn trainer(batch: usize, seq: usize) -> LocalTrainer {
+    trainer_with(batch, seq, None, 64)
+}
+
+/// A client of the same model whose test split is `test`, evaluated in batches of
+/// `eval_batch`.
+#[allow(dead_code)]
+pub fn evaluator(test: Vec<EncodedExample>, eval_batch: usize) -> LocalTrainer {
+    trainer_with(2, 8, Some(test), eval_batch)
+}
+
+fn trainer_with(
+    batch: usize,
+    seq: usize,
+    test: Option<Vec<EncodedExample>>,
+    eval_batch: usize,
+) -> LocalTrainer {
     // As the `fedsa` binary does at start-up, so the bench measures what users run.
     fedsa_adapters::tune_host_runtime();
     let config = EncoderConfig::bert(30_522, 384, 6, 12, 1536);
@@ -21,6 +38,7 @@ pub fn trainer(batch: usize, seq: usize) -> LocalTrainer {
     let training = TrainingConfig {
         local_steps: 1,
         batch_size: batch,
+        eval_batch_size: eval_batch,
         ..TrainingConfig::default()
     };
     let mut rng = SeededRng::new(1);
@@ -40,7 +58,7 @@ pub fn trainer(batch: usize, seq: usize) -> LocalTrainer {
         &training,
         2,
         examples.clone(),
-        examples,
+        test.unwrap_or(examples),
         0,
         1_000_000,
     )

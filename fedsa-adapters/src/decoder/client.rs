@@ -13,7 +13,7 @@ use crate::backend::Context;
 use crate::decoder::forward::{DecoderInput, KvCache};
 use crate::decoder::generate::GenerateOptions;
 use crate::decoder::model::DecoderModel;
-use crate::training::ParamStore;
+use crate::training::{ParamStore, Track};
 
 /// Summed next-token statistics over the positions a loss mask selects.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -84,8 +84,18 @@ impl DecoderClient {
         cache: Option<&mut KvCache>,
         ctx: &mut ForwardCtx<'_>,
     ) -> Result<Tensor> {
+        self.hidden_tracked(input, cache, ctx, Track::Trained)
+    }
+
+    fn hidden_tracked(
+        &self,
+        input: &DecoderInput,
+        cache: Option<&mut KvCache>,
+        ctx: &mut ForwardCtx<'_>,
+        track: Track,
+    ) -> Result<Tensor> {
         let params = &self.params;
-        let lookup = |name: &str| params.tensor(name);
+        let lookup = |name: &str| params.value(name, track);
         let adapters = &self.adapters;
         let mut adapt = |layer, module, x: &Tensor, base: Tensor, w0: &Tensor| {
             adapters.forward(layer, module, x, base, w0, &lookup, ctx)
@@ -98,6 +108,7 @@ impl DecoderClient {
         &self,
         batch: &SequenceBatch,
         ctx: &mut ForwardCtx<'_>,
+        track: Track,
     ) -> Result<(Tensor, Tensor)> {
         let positions: Vec<u32> = (0..batch.loss_mask.len() as u32)
             .filter(|&i| batch.loss_mask[i as usize] > 0.0)
@@ -113,7 +124,7 @@ impl DecoderClient {
             .map(|&i| batch.targets[i as usize])
             .collect();
         let input = self.base.batch_inputs(batch)?;
-        let hidden = self.hidden(&input, None, ctx)?;
+        let hidden = self.hidden_tracked(&input, None, ctx, track)?;
         let dev = hidden.device().clone();
         let n = positions.len();
         // Only the selected rows reach the vocabulary-sized head: it dominates the cost.
@@ -131,14 +142,14 @@ impl DecoderClient {
 
     /// Mean cross-entropy over the response positions (`loss_mask` 1), a scalar.
     pub fn loss(&self, batch: &SequenceBatch, ctx: &mut ForwardCtx<'_>) -> Result<Tensor> {
-        let (logits, targets) = self.target_logits(batch, ctx)?;
+        let (logits, targets) = self.target_logits(batch, ctx, Track::Trained)?;
         candle_nn::loss::cross_entropy(&logits, &targets).ctx("language-model loss")
     }
 
     /// Summed loss and argmax hits over the response positions, in eval mode.
     pub fn token_stats(&self, batch: &SequenceBatch) -> Result<TokenStats> {
-        let (logits, targets) = self.target_logits(batch, &mut ForwardCtx::eval())?;
-        let logits = logits.detach();
+        // Nothing tracked: no graph is recorded, and the host kernels take every op.
+        let (logits, targets) = self.target_logits(batch, &mut ForwardCtx::eval(), Track::None)?;
         let picked = candle_nn::ops::log_softmax(&logits, D::Minus1)
             .and_then(|lp| lp.gather(&targets.unsqueeze(1)?, 1))
             .and_then(|t| t.flatten_all()?.to_vec1::<f32>())
@@ -157,14 +168,25 @@ impl DecoderClient {
 
     /// The tokens generated after `prompt` with this client's adapters (eval mode).
     pub fn generate(&self, prompt: &[u32], options: &GenerateOptions) -> Result<Vec<u32>> {
+        let mut one = self.generate_batch(&[prompt], options)?;
+        Ok(one.pop().unwrap_or_default())
+    }
+
+    /// [`DecoderClient::generate`] for every prompt, as one batch (see
+    /// [`DecoderModel::generate_batch`]).
+    pub fn generate_batch(
+        &self,
+        prompts: &[&[u32]],
+        options: &GenerateOptions,
+    ) -> Result<Vec<Vec<u32>>> {
         let params = &self.params;
         // Plain values: generation is never differentiated, so no graph is kept.
-        let lookup = |name: &str| params.tensor(name).map(|t| t.detach());
+        let lookup = |name: &str| params.value(name, Track::None);
         let adapters = &self.adapters;
         let mut ctx = ForwardCtx::eval();
         let mut adapt = |layer, module, x: &Tensor, base: Tensor, w0: &Tensor| {
             adapters.forward(layer, module, x, base, w0, &lookup, &mut ctx)
         };
-        self.base.generate(prompt, options, &mut adapt)
+        self.base.generate_batch(prompts, options, &mut adapt)
     }
 }

@@ -1,5 +1,6 @@
 //! The decoder's forward pass, for training (a whole padded batch) and for generation (new
-//! tokens appended to a [`KvCache`]). Attention is causal; padded keys are masked too.
+//! tokens appended to a [`KvCache`], whose rows may be left-padded prompts of different
+//! lengths). Attention is causal; padded keys are masked too.
 //! Grouped-query attention folds the query heads that share a key/value head into the row
 //! dimension, so keys and values are never copied per query head.
 
@@ -10,7 +11,7 @@ use fedsa_core::{Error, Result, SequenceBatch};
 use crate::adapter::{AdaptFn, Module};
 use crate::backend::Context;
 use crate::decoder::model::{DecoderLayer, DecoderModel};
-use crate::layers::masked_softmax;
+use crate::layers::{RowPositions, masked_softmax};
 
 /// Additive attention bias on hidden keys: large enough to zero them after the softmax.
 const MASKED: f32 = -1e9;
@@ -30,17 +31,26 @@ pub struct DecoderInput {
 pub struct KvCache {
     layers: Vec<Option<(Tensor, Tensor)>>,
     len: usize,
+    /// Per batch row, how many of its first columns are left padding: those keys are hidden
+    /// from every query and the row's positions start after them. Empty: no padding.
+    pads: Vec<usize>,
 }
 
 impl KvCache {
     pub fn new(model: &DecoderModel) -> KvCache {
+        Self::left_padded(model, Vec::new())
+    }
+
+    /// A cache for a batch whose row `r` starts with `pads[r]` padding tokens.
+    pub fn left_padded(model: &DecoderModel, pads: Vec<usize>) -> KvCache {
         KvCache {
             layers: vec![None; model.layers.len()],
             len: 0,
+            pads,
         }
     }
 
-    /// Number of positions cached.
+    /// Number of positions cached (padding included).
     pub fn len(&self) -> usize {
         self.len
     }
@@ -48,6 +58,53 @@ impl KvCache {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+
+    /// Keeps only the batch rows `rows` (ascending), so finished sequences cost nothing more,
+    /// and drops the leading columns that are padding in every row kept (their positions and
+    /// masks are relative to each row's padding, so nothing else changes).
+    pub fn keep_rows(&mut self, rows: &[usize]) -> Result<()> {
+        let pads: Vec<usize> = if self.pads.is_empty() {
+            vec![0; rows.len()]
+        } else {
+            rows.iter().map(|&r| self.pads[r]).collect()
+        };
+        let cut = pads.iter().copied().min().unwrap_or(0);
+        let device = self
+            .layers
+            .iter()
+            .flatten()
+            .next()
+            .map(|(k, _)| k.device().clone());
+        let len = self.len;
+        if let Some(device) = device {
+            let ids: Vec<u32> = rows.iter().map(|&r| r as u32).collect();
+            let index = Tensor::from_vec(ids, rows.len(), &device).ctx("cache rows")?;
+            let pick = |t: &Tensor| {
+                t.index_select(&index, 0)
+                    .and_then(|t| t.narrow(2, cut, len - cut))
+                    .and_then(|t| t.contiguous())
+                    .ctx("cache rows")
+            };
+            for slot in &mut self.layers {
+                if let Some((k, v)) = slot.as_ref() {
+                    *slot = Some((pick(k)?, pick(v)?));
+                }
+            }
+        }
+        self.len -= cut;
+        self.pads = pads.into_iter().map(|p| p - cut).collect();
+        Ok(())
+    }
+
+    fn pad(&self, row: usize) -> usize {
+        self.pads.get(row).copied().unwrap_or(0)
+    }
+}
+
+/// Where the new tokens sit: one offset for every row, or a position per token.
+enum Positions {
+    From(usize),
+    Rows(RowPositions),
 }
 
 impl DecoderModel {
@@ -109,17 +166,38 @@ impl DecoderModel {
     ) -> Result<Tensor> {
         let (b, s) = (input.batch, input.seq_len);
         let offset = cache.as_ref().map_or(0, |c| c.len);
-        if offset + s > self.rotary.len() {
+        let pads: Vec<usize> = (0..b)
+            .map(|r| cache.as_ref().map_or(0, |c| c.pad(r)))
+            .collect();
+        if cache
+            .as_ref()
+            .is_some_and(|c| !c.pads.is_empty() && c.pads.len() != b)
+        {
+            return Err(Error::backend(
+                "decoder input",
+                format!("a batch of {b} rows for a cache of {}", pads.len()),
+            ));
+        }
+        let needed = offset + s - pads.iter().copied().min().unwrap_or(0);
+        if needed > self.rotary.len() {
             return Err(Error::backend(
                 "decoder input",
                 format!(
-                    "{} positions needed, the model has {} (max_position_embeddings)",
-                    offset + s,
+                    "{needed} positions needed, the model has {} (max_position_embeddings)",
                     self.rotary.len()
                 ),
             ));
         }
-        let bias = self.mask_bias(input, offset)?;
+        let positions = if pads.iter().all(|&p| p == 0) {
+            Positions::From(offset)
+        } else {
+            // A padding column's position is clamped to 0: its key is hidden anyway.
+            let ids: Vec<u32> = (0..b * s)
+                .map(|t| (offset + t % s).saturating_sub(pads[t / s]) as u32)
+                .collect();
+            Positions::Rows(self.rotary.rows(&ids, b, s)?)
+        };
+        let bias = self.mask_bias(input, offset, &pads)?;
         let mut x = input
             .input_ids
             .flatten_all()
@@ -128,7 +206,7 @@ impl DecoderModel {
             .ctx("token embeddings")?;
         for (l, layer) in self.layers.iter().enumerate() {
             let slot = cache.as_mut().map(|c| &mut c.layers[l]);
-            x = self.block(l, layer, &x, bias.as_ref(), offset, slot, adapt)?;
+            x = self.block(l, layer, &x, bias.as_ref(), &positions, slot, adapt)?;
         }
         if let Some(c) = cache {
             c.len += s;
@@ -142,10 +220,16 @@ impl DecoderModel {
     }
 
     /// `[batch, 1, seq, offset + seq]`: a query sees keys up to its own position, and no
-    /// padded key. `None` when nothing is hidden (one new token, no padding).
-    fn mask_bias(&self, input: &DecoderInput, offset: usize) -> Result<Option<Tensor>> {
+    /// padded key (new ones by the input's mask, the first `pads[row]` of a row). `None` when
+    /// nothing is hidden (one new token, no padding).
+    fn mask_bias(
+        &self,
+        input: &DecoderInput,
+        offset: usize,
+        pads: &[usize],
+    ) -> Result<Option<Tensor>> {
         let (b, s) = (input.batch, input.seq_len);
-        if s == 1 && input.key_mask.is_none() {
+        if s == 1 && input.key_mask.is_none() && pads.iter().all(|&p| p == 0) {
             return Ok(None);
         }
         let keys = offset + s;
@@ -153,11 +237,12 @@ impl DecoderModel {
         for row in 0..b {
             for i in 0..s {
                 for j in 0..keys {
-                    let padded = j >= offset
-                        && input
-                            .key_mask
-                            .as_ref()
-                            .is_some_and(|m| m[row * s + j - offset] == 0);
+                    let padded = j < pads[row]
+                        || j >= offset
+                            && input
+                                .key_mask
+                                .as_ref()
+                                .is_some_and(|m| m[row * s + j - offset] == 0);
                     if j > offset + i || padded {
                         bias[(row * s + i) * keys + j] = MASKED;
                     }
@@ -176,7 +261,7 @@ impl DecoderModel {
         layer: &DecoderLayer,
         x: &Tensor,
         bias: Option<&Tensor>,
-        offset: usize,
+        positions: &Positions,
         cache: Option<&mut Option<(Tensor, Tensor)>>,
         adapt: &mut AdaptFn<'_>,
     ) -> Result<Tensor> {
@@ -199,12 +284,14 @@ impl DecoderModel {
         let q = heads(lin(Module::QProj, &hn)?, nh)?;
         let k = heads(lin(Module::KProj, &hn)?, nkv)?;
         let mut v = heads(lin(Module::VProj, &hn)?, nkv)?;
-        let q = self
-            .rotary
-            .apply(&q, offset)?
+        let rotate = |t: &Tensor| match positions {
+            Positions::From(offset) => self.rotary.apply(t, *offset),
+            Positions::Rows(rows) => rows.apply(t),
+        };
+        let q = rotate(&q)?
             .affine(1.0 / (dh as f64).sqrt(), 0.0)
             .ctx("query")?;
-        let mut k = self.rotary.apply(&k, offset)?;
+        let mut k = rotate(&k)?;
         if let Some(slot) = cache {
             if let Some((ck, cv)) = slot.take() {
                 k = Tensor::cat(&[&ck, &k], 2).ctx("key cache")?;

@@ -1,11 +1,13 @@
 //! A LLaMA-architecture causal language model with adapters: its config, the frozen base
 //! shared by every client ([`DecoderModel`], from a Hugging Face folder or a GGUF file), KV-cached
-//! generation, a client's adapted model ([`DecoderClient`]) and the [`GenerationTrainer`].
+//! generation (one prompt, or a left-padded batch of them), a client's adapted model
+//! ([`DecoderClient`]) and the [`GenerationTrainer`].
 
 mod client;
 mod config;
 mod forward;
 mod generate;
+mod generate_batch;
 mod gguf;
 mod gguf_scan;
 mod load;

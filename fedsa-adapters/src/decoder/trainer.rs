@@ -89,6 +89,30 @@ impl GenerationTrainer {
             .generate(prompt, options.unwrap_or(&self.generation))
     }
 
+    /// [`GenerationTrainer::generate`] for every prompt, in batches of the run's
+    /// `eval_batch_size` (prompts of similar length together, to cut padding); in the prompts'
+    /// order.
+    pub fn generate_all(
+        &self,
+        prompts: &[&[u32]],
+        options: Option<&GenerateOptions>,
+    ) -> Result<Vec<Vec<u32>>> {
+        let options = options.unwrap_or(&self.generation);
+        let mut order: Vec<usize> = (0..prompts.len()).collect();
+        order.sort_by_key(|&i| prompts[i].len());
+        let mut out = vec![Vec::new(); prompts.len()];
+        for chunk in order.chunks(self.local.training.eval_batch_size.max(1)) {
+            let batch: Vec<&[u32]> = chunk.iter().map(|&i| prompts[i]).collect();
+            for (&i, generated) in chunk
+                .iter()
+                .zip(self.model.generate_batch(&batch, options)?)
+            {
+                out[i] = generated;
+            }
+        }
+        Ok(out)
+    }
+
     fn batch(&self, examples: &[&EncodedSequence]) -> SequenceBatch {
         SequenceBatch::pad(examples, self.model.base().pad_token_id())
     }
@@ -110,21 +134,22 @@ impl GenerationTrainer {
     /// Share of test examples with a reference whose generated answer equals it (whitespace
     /// around either is ignored); 0 when no example has a reference.
     fn exact_match(&self) -> Result<f64> {
-        let mut hits = 0usize;
-        let mut asked = 0usize;
-        for e in self.test.iter().filter(|e| e.reference.is_some()) {
-            let generated = self.model.generate(e.prompt(), &self.generation)?;
-            let answer = (self.answer)(&generated);
-            asked += 1;
-            if answer.as_deref().map(str::trim) == e.reference.as_deref().map(str::trim) {
-                hits += 1;
-            }
+        let asked: Vec<&EncodedSequence> =
+            self.test.iter().filter(|e| e.reference.is_some()).collect();
+        if asked.is_empty() {
+            return Ok(0.0);
         }
-        Ok(if asked == 0 {
-            0.0
-        } else {
-            hits as f64 / asked as f64
-        })
+        let prompts: Vec<&[u32]> = asked.iter().map(|e| e.prompt()).collect();
+        let generated = self.generate_all(&prompts, None)?;
+        let hits = asked
+            .iter()
+            .zip(&generated)
+            .filter(|(e, ids)| {
+                let answer = (self.answer)(ids);
+                answer.as_deref().map(str::trim) == e.reference.as_deref().map(str::trim)
+            })
+            .count();
+        Ok(hits as f64 / asked.len() as f64)
     }
 }
 

@@ -12,8 +12,8 @@ use crate::adapter::{AdapterSet, AdapterSpec, ForwardCtx};
 use crate::backend::Context;
 use crate::encoder::BaseModel;
 use crate::encoder::head::{head_forward, initial_head};
-use crate::training::ParamStore;
 use crate::training::seeded::dropout_mask;
+use crate::training::{ParamStore, Track};
 
 /// Base + adapters + head for one client.
 pub struct ClientModel {
@@ -73,19 +73,25 @@ impl ClientModel {
 
     /// The adapted encoder's sequence output `[batch, seq, hidden]`.
     pub fn encode(&self, batch: &Batch, ctx: &mut ForwardCtx<'_>) -> Result<Tensor> {
-        self.run_encoder(batch, ctx, false)
+        self.run_encoder(batch, ctx, false, Track::Trained)
     }
 
     /// The adapted encoder's output at the first token, `[batch, 1, hidden]`, without the
     /// last block's work at other positions ([`BaseModel::forward_first_token`]).
     pub fn encode_first_token(&self, batch: &Batch, ctx: &mut ForwardCtx<'_>) -> Result<Tensor> {
-        self.run_encoder(batch, ctx, true)
+        self.run_encoder(batch, ctx, true, Track::Trained)
     }
 
-    fn run_encoder(&self, batch: &Batch, ctx: &mut ForwardCtx<'_>, first: bool) -> Result<Tensor> {
+    fn run_encoder(
+        &self,
+        batch: &Batch,
+        ctx: &mut ForwardCtx<'_>,
+        first: bool,
+        track: Track,
+    ) -> Result<Tensor> {
         let input = self.base.inputs(batch)?;
         let params = &self.params;
-        let lookup = |name: &str| params.tensor(name);
+        let lookup = |name: &str| params.value(name, track);
         let adapters = &self.adapters;
         let mut adapt = |layer, module, x: &Tensor, base: Tensor, w0: &Tensor| {
             adapters.forward(layer, module, x, base, w0, &lookup, ctx)
@@ -101,8 +107,23 @@ impl ClientModel {
     /// Logits `[batch, num_labels]`; dropout only when `ctx.train`. The head reads the first
     /// token, so only that position goes through the last block.
     pub fn forward(&self, batch: &Batch, ctx: &mut ForwardCtx<'_>) -> Result<Tensor> {
-        let sequence = self.encode_first_token(batch, ctx)?;
-        let lookup = |name: &str| self.params.tensor(name);
+        self.forward_tracked(batch, ctx, Track::Trained)
+    }
+
+    /// The eval-mode logits with no parameter tracked: no autograd graph is recorded, and
+    /// every op may take the host kernels' untracked path (evaluation and prediction).
+    pub fn infer(&self, batch: &Batch) -> Result<Tensor> {
+        self.forward_tracked(batch, &mut ForwardCtx::eval(), Track::None)
+    }
+
+    fn forward_tracked(
+        &self,
+        batch: &Batch,
+        ctx: &mut ForwardCtx<'_>,
+        track: Track,
+    ) -> Result<Tensor> {
+        let sequence = self.run_encoder(batch, ctx, true, track)?;
+        let lookup = |name: &str| self.params.value(name, track);
         let p = self.head_dropout;
         let mut drop = |x: &Tensor| -> Result<Tensor> {
             match (&mut ctx.rng, ctx.train && p > 0.0) {

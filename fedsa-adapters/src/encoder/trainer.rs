@@ -104,7 +104,7 @@ impl LocalTrainer {
             ));
         }
         let batch = Batch::pad(examples, self.model.base().pad_token_id());
-        let logits = self.model.forward(&batch, &mut ForwardCtx::eval())?;
+        let logits = self.model.infer(&batch)?;
         logits.to_vec2::<f32>().ctx("reading logits")
     }
 }

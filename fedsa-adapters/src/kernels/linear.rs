@@ -1,23 +1,15 @@
 //! The products of untracked linear layers on the host: the frozen layers' outputs and their
-//! input gradients, rows split across the rayon pool, one `gemm` per block of rows.
+//! input gradients, rows split across the rayon pool, one `gemm` per block of rows (outputs of
+//! a few rows go to [`super::skinny`] instead).
 //!
 //! candle's matmul zero-fills its output before the product and adds a bias in a second pass
 //! (with its own thread hand-off); here the output starts as the bias rows (or is written
 //! whole by the product), so each is one pass.
 
 use crate::kernels::gemm::{View, ViewMut, gemm};
+use crate::kernels::init::Init;
 use crate::kernels::par_init::par_init;
-
-/// What an output starts as before the product is added.
-#[derive(Clone, Copy)]
-pub(crate) enum Init<'a> {
-    /// Nothing: the product is written over it.
-    Zero,
-    /// `bias` in every row.
-    Bias(&'a [f32]),
-    /// `rows` (same shape as the output), plus `bias` in every row if given.
-    Rows(&'a [f32], Option<&'a [f32]>),
-}
+use crate::kernels::skinny;
 
 /// `dst[rows, cols] = init + lhs_rows · rhs`, where `lhs(r0, n)` is the view of rows
 /// `r0..r0 + n` of the left operand.
@@ -35,26 +27,8 @@ fn by_rows<'a>(
     let per = rows.div_ceil(blocks.max(1)).max(1);
     par_init(rows * cols, per * cols, |i, chunk| {
         let n = chunk.len() / cols;
-        let at = i * per * cols;
-        match init {
-            Init::Zero => {}
-            Init::Bias(bias) => {
-                for row in chunk.chunks_mut(cols) {
-                    row.copy_from_slice(bias);
-                }
-            }
-            Init::Rows(src, bias) => {
-                chunk.copy_from_slice(&src[at..at + chunk.len()]);
-                if let Some(bias) = bias {
-                    for row in chunk.chunks_mut(cols) {
-                        for (v, b) in row.iter_mut().zip(bias) {
-                            *v += b;
-                        }
-                    }
-                }
-            }
-        }
-        let keep = !matches!(init, Init::Zero);
+        init.fill(chunk, i * per * cols, cols);
+        let keep = init.keeps();
         gemm(
             &mut ViewMut::dense(chunk, n, cols),
             lhs(i * per, n),
@@ -69,6 +43,9 @@ fn by_rows<'a>(
 /// `init + x · wᵀ` for `x` `[rows, inp]`, `w` `[out, inp]`: `[rows, out]`.
 pub(crate) fn forward(x: &[f32], w: &[f32], init: Init<'_>, inp: usize, out: usize) -> Vec<f32> {
     let rows = x.len() / inp.max(1);
+    if rows <= skinny::MAX_ROWS {
+        return skinny::forward(x, w, init, inp, out);
+    }
     let lhs = |r0: usize, n: usize| View::row_block(x, inp, r0, n);
     by_rows(rows, out, init, lhs, View::dense(w, out, inp).t())
 }

@@ -6,7 +6,8 @@
 //!
 //! - [`route`]: that rule, and the bridge from a host tensor to the slice a kernel reads;
 //! - [`gemm`]: matrix products on strided views of slices;
-//! - [`linear`]: the frozen layers' products and input gradients;
+//! - [`linear`]: the frozen layers' products and input gradients; [`skinny`]: those products
+//!   for a few rows (decoding steps); [`init`]: what their outputs start as;
 //! - [`attention`]: multi-head attention per sequence, forward and backward;
 //! - [`elementwise`], [`softmax`], [`norm`]: exact GELU, the masked softmax and the norms'
 //!   input gradients, row by row;
@@ -17,8 +18,10 @@ pub(crate) mod attention;
 pub(crate) mod elementwise;
 pub(crate) mod fast_math;
 pub(crate) mod gemm;
+pub(crate) mod init;
 pub(crate) mod linear;
 pub(crate) mod norm;
 pub(crate) mod par_init;
 pub(crate) mod route;
+pub(crate) mod skinny;
 pub(crate) mod softmax;

@@ -7,7 +7,7 @@ use fedsa_core::Result;
 
 use crate::backend::Context;
 use crate::kernels;
-use crate::kernels::linear::Init;
+use crate::kernels::init::Init;
 use crate::kernels::route::{Grads, on_host, with_opt_values, with_values};
 use crate::layers::grad::with_input_grad;
 

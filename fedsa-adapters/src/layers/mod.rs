@@ -24,5 +24,5 @@ pub use feed_forward::frozen_feed_forward_norm;
 pub use linear::{FrozenLinear, linear};
 pub use norm::FrozenLayerNorm;
 pub use rms_norm::{FrozenRmsNorm, rms_norm_composed};
-pub use rope::RotaryTables;
+pub use rope::{RotaryTables, RowPositions};
 pub use softmax::masked_softmax;

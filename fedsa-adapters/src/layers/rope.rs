@@ -63,12 +63,48 @@ impl RotaryTables {
                 .and_then(|t| t.contiguous())
                 .ctx("rotary positions")
         };
-        let (cos, sin) = (narrow(&self.cos)?, narrow(&self.sin)?);
-        let xd = x.detach().contiguous().ctx("rotary embedding")?;
-        let y = candle_nn::rotary_emb::rope(&xd, &cos, &sin).ctx("rotary embedding")?;
-        let neg_sin = sin.neg().ctx("rotary embedding")?;
-        with_input_grad("rotary-embedding", x, y, move |_x, _y, dy| {
-            candle_nn::rotary_emb::rope(&dy.contiguous()?, &cos, &neg_sin)
+        rotate(x, narrow(&self.cos)?, &narrow(&self.sin)?)
+    }
+
+    /// The tables' rows for a position per token: `positions` row-major `[batch, seq]`, each
+    /// below [`RotaryTables::len`]; cosine and sine `[batch, seq, head_dim / 2]`, for
+    /// [`RowPositions::apply`]. Left-padded batches give each row its own positions.
+    pub fn rows(&self, positions: &[u32], batch: usize, seq: usize) -> Result<RowPositions> {
+        let half = self.cos.dims()[1];
+        let ids = Tensor::from_slice(positions, positions.len(), self.cos.device())
+            .ctx("rotary positions")?;
+        let pick = |t: &Tensor| {
+            t.index_select(&ids, 0)
+                .and_then(|t| t.reshape((batch, seq, half)))
+                .ctx("rotary positions")
+        };
+        Ok(RowPositions {
+            cos: pick(&self.cos)?,
+            sin: pick(&self.sin)?,
         })
     }
+}
+
+/// Rotary tables gathered for one batch's own positions (see [`RotaryTables::rows`]).
+pub struct RowPositions {
+    cos: Tensor,
+    sin: Tensor,
+}
+
+impl RowPositions {
+    /// Rotates `x` `[batch, heads, seq, head_dim]`, each token at its row's position.
+    pub fn apply(&self, x: &Tensor) -> Result<Tensor> {
+        rotate(x, self.cos.clone(), &self.sin)
+    }
+}
+
+/// `x` rotated by the `cos`/`sin` tables (`[seq, half]` or `[batch, seq, half]`), with its input
+/// gradient: the inverse rotation.
+fn rotate(x: &Tensor, cos: Tensor, sin: &Tensor) -> Result<Tensor> {
+    let xd = x.detach().contiguous().ctx("rotary embedding")?;
+    let y = candle_nn::rotary_emb::rope(&xd, &cos, sin).ctx("rotary embedding")?;
+    let neg_sin = sin.neg().ctx("rotary embedding")?;
+    with_input_grad("rotary-embedding", x, y, move |_x, _y, dy| {
+        candle_nn::rotary_emb::rope(&dy.contiguous()?, &cos, &neg_sin)
+    })
 }

@@ -11,4 +11,4 @@ mod params;
 pub(crate) mod schedule;
 pub(crate) mod seeded;
 
-pub use params::ParamStore;
+pub use params::{ParamStore, Track};

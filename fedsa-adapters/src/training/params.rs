@@ -15,6 +15,15 @@ struct Entry {
     role: Role,
 }
 
+/// Which parameters a forward pass tracks for gradients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Track {
+    /// Those whose role trains (training, and gradient checks in eval mode).
+    Trained,
+    /// None: inference, whose result is never differentiated.
+    None,
+}
+
 /// Named trainable tensors in name order.
 pub struct ParamStore {
     entries: BTreeMap<String, Entry>,
@@ -44,6 +53,14 @@ impl ParamStore {
 
     pub fn trains(&self, role: Role) -> bool {
         self.trained.contains(&role)
+    }
+
+    /// The current value for a forward pass that records gradients as `track` says.
+    pub fn value(&self, name: &str, track: Track) -> Result<Tensor> {
+        match track {
+            Track::Trained => self.tensor(name),
+            Track::None => self.tensor(name).map(|t| t.detach()),
+        }
     }
 
     /// The current value for a forward pass: tracked when its role trains, detached otherwise.
