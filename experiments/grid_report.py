@@ -204,13 +204,23 @@ def compare(cells, setting, a, b, name="accuracy"):
     )
 
 
-def claims_table(cells, name="accuracy"):
+def pairs_table(cells, pairs, settings, name="accuracy", empty="No pair of methods has finished yet."):
+    """One `compare` row per pair and setting that has runs of both."""
     short = "acc" if name == "accuracy" else "F1"
     head = (
         f"| comparison | setting | first: best {short} | second: best {short} | difference | "
         "ranges over seeds | paired, per seed | paired verdict |\n|---|---|---|---|---|---|---|---|"
     )
-    rows = []
+    rows = [
+        r
+        for setting, setting_pairs in settings(pairs)
+        for a, b in setting_pairs
+        if (r := compare(cells, setting, a, b, name))
+    ]
+    return head + "\n" + "\n".join(rows) if rows else empty
+
+
+def claims_table(cells, name="accuracy"):
     pairs = [
         ("fedsa-lora", "fedit-lora"),
         ("fedsa-lora", "ffa-lora"),
@@ -219,16 +229,21 @@ def claims_table(cells, name="accuracy"):
         ("fedsa-vera", "fedit-vera"),
         ("fedsa-lora-released", "fedsa-lora"),
     ]
-    for lv in grid.LEVELS:
-        for a, b in pairs:
-            r = compare(cells, f"{lv}-c3", a, b, name)
-            if r:
-                rows.append(r)
-    for a, b in pairs[:3]:
-        r = compare(cells, "dir0.5-c10", a, b, name)
-        if r:
-            rows.append(r)
-    return head + "\n" + "\n".join(rows) if rows else "No pair of methods has finished yet."
+
+    def settings(pairs):
+        return [(f"{lv}-c3", pairs) for lv in grid.LEVELS] + [("dir0.5-c10", pairs[:3])]
+
+    return pairs_table(cells, pairs, settings, name)
+
+
+def newer_table(cells, name="accuracy"):
+    """The field's newer methods against FedIT (the plain baseline) and FedSA-LoRA."""
+    pairs = [(m, b) for m in ["fedex-lora", "rolora", "fedsvd", "feddpa"] for b in ["fedit-lora", "fedsa-lora"]]
+
+    def settings(pairs):
+        return [(f"{lv}-c3", pairs) for lv in grid.LEVELS]
+
+    return pairs_table(cells, pairs, settings, name, "No run of these methods has finished yet.")
 
 
 def asymmetry_table(cells):
@@ -296,6 +311,8 @@ def blocks(cells):
         "overview": overall_table(cells, lambda lv: f"{lv}-c3", paper),
         "claims": claims_table(cells),
         "claims-f1": claims_table(cells, "macro_f1"),
+        "newer": newer_table(cells),
+        "newer-f1": newer_table(cells, "macro_f1"),
         "asymmetry": asymmetry_table(cells),
         "ten-clients": setting_table(cells, "dir0.5-c10", grid.PAPER),
         "ranks": setting_table(cells, "dir0.5-c3-r4-8-16", ["flora", "flexlora", "hetlora", "local-lora"]),
