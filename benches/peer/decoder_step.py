@@ -13,47 +13,21 @@ Needs: pip install torch transformers peft  (see benches/peer/run.sh)
 Run:   python3 benches/peer/decoder_step.py [--threads 2] [--steps 10] [--json]
 """
 
-import argparse
-import json
-import statistics
-import time
+from peer_common import arguments, median_seconds, report, smollm2_config
 
 BATCH, PROMPT, SEQ = 4, 40, 96
 
 
-def status_kib(field):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return None
-
-
 def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--steps", type=int, default=10)
-    p.add_argument("--warmup", type=int, default=2)
-    p.add_argument("--json", action="store_true")
-    args = p.parse_args()
+    args = arguments("steps", 10, 2)
 
     import torch
     from peft import LoraConfig, get_peft_model
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import LlamaForCausalLM
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=49152,
-        hidden_size=576,
-        num_hidden_layers=30,
-        num_attention_heads=9,
-        num_key_value_heads=3,
-        intermediate_size=1536,
-        max_position_embeddings=256,
-        rope_theta=100000.0,
-        tie_word_embeddings=True,
-    )
+    config = smollm2_config()
     model = LlamaForCausalLM(config)
     lora = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.05, target_modules=["q_proj", "v_proj"])
     model = get_peft_model(model, lora)
@@ -72,15 +46,7 @@ def main():
         opt.step()
         opt.zero_grad()
 
-    for _ in range(args.warmup):
-        step()
-    times = []
-    for _ in range(args.steps):
-        t = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t)
-    result = {"median_s": statistics.median(times), "peak_kib": status_kib("VmHWM")}
-    print(json.dumps(result) if args.json else result)
+    report({"median_s": median_seconds(step, args.warmup, args.repeats)}, args.json)
 
 
 if __name__ == "__main__":

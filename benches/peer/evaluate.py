@@ -12,30 +12,14 @@ Needs: pip install torch transformers peft  (see benches/peer/run.sh)
 Run:   python3 benches/peer/evaluate.py [--threads 2] [--passes 5] [--json]
 """
 
-import argparse
-import json
-import statistics
-import time
+from peer_common import arguments, median_seconds, report
 
 EXAMPLES = 512
 EVAL_BATCH = 64
 
 
-def status_kib(field):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return None
-
-
 def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--passes", type=int, default=5)
-    p.add_argument("--warmup", type=int, default=1)
-    p.add_argument("--json", action="store_true")
-    args = p.parse_args()
+    args = arguments("passes", 5, 1)
 
     import torch
     from peft import LoraConfig, get_peft_model
@@ -100,20 +84,8 @@ def main():
                     out.loss.item()
                     out.logits.argmax(-1).tolist()
 
-            for _ in range(args.warmup):
-                run()
-            times = []
-            for _ in range(args.passes):
-                t = time.perf_counter()
-                run()
-                times.append(time.perf_counter() - t)
-            results[name] = statistics.median(times)
-    results["peak_kib"] = status_kib("VmHWM")
-    if args.json:
-        print(json.dumps(results))
-    else:
-        for name, t in results.items():
-            print(f"{name}: {t}")
+            results[name] = median_seconds(run, args.warmup, args.repeats)
+    report(results, args.json)
 
 
 if __name__ == "__main__":

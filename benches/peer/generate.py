@@ -12,51 +12,22 @@ Needs: pip install torch transformers peft  (see benches/peer/run.sh)
 Run:   python3 benches/peer/generate.py [--threads 2] [--calls 5] [--json]
 """
 
-import argparse
-import json
-import statistics
-import time
+from peer_common import arguments, median_seconds, report, smollm2_config
 
 PROMPT_LENGTHS = [12, 26, 17, 20, 14, 23, 19, 16]
 NEW_TOKENS = 32
 
 
-def status_kib(field):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return None
-
-
 def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--calls", type=int, default=5)
-    p.add_argument("--warmup", type=int, default=1)
-    p.add_argument("--json", action="store_true")
-    args = p.parse_args()
+    args = arguments("calls", 5, 1)
 
     import torch
     from peft import LoraConfig, get_peft_model
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import LlamaForCausalLM
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=49152,
-        hidden_size=576,
-        num_hidden_layers=30,
-        num_attention_heads=9,
-        num_key_value_heads=3,
-        intermediate_size=1536,
-        max_position_embeddings=256,
-        rope_theta=100000.0,
-        tie_word_embeddings=True,
-        bos_token_id=1,
-        eos_token_id=None,
-        pad_token_id=0,
-    )
+    config = smollm2_config(bos_token_id=1, eos_token_id=None, pad_token_id=0)
     model = LlamaForCausalLM(config)
     model = get_peft_model(
         model, LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"])
@@ -91,23 +62,9 @@ def main():
         "batch8": lambda: call(prompts),
         "batch8_one_by_one": lambda: [call([p]) for p in prompts],
     }
-    results = {}
     with torch.inference_mode():
-        for name, run in cases.items():
-            for _ in range(args.warmup):
-                run()
-            times = []
-            for _ in range(args.calls):
-                t = time.perf_counter()
-                run()
-                times.append(time.perf_counter() - t)
-            results[name] = statistics.median(times)
-    results["peak_kib"] = status_kib("VmHWM")
-    if args.json:
-        print(json.dumps(results))
-    else:
-        for name, t in results.items():
-            print(f"{name}: {t}")
+        results = {name: median_seconds(run, args.warmup, args.repeats) for name, run in cases.items()}
+    report(results, args.json)
 
 
 if __name__ == "__main__":

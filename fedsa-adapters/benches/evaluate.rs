@@ -68,9 +68,5 @@ criterion_group!(benches, evaluate);
 fn main() {
     benches();
     Criterion::default().configure_from_args().final_summary();
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    if let Some(line) = status.lines().find(|l| l.starts_with("VmHWM:")) {
-        let kib = line.split_whitespace().nth(1).unwrap_or("?");
-        println!("evaluate: peak resident set {kib} KiB");
-    }
+    common::print_peak("evaluate");
 }

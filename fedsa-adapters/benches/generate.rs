@@ -21,6 +21,8 @@ use fedsa_adapters::{AdapterSpec, DecoderClient, DecoderModel, GenerateOptions, 
 use fedsa_core::SeededRng;
 use fedsa_core::config::AdapterConfig;
 
+mod common;
+
 const NEW_TOKENS: usize = 32;
 const PROMPT_LENGTHS: [usize; 8] = [12, 26, 17, 20, 14, 23, 19, 16];
 
@@ -97,9 +99,5 @@ criterion_group!(benches, generate);
 fn main() {
     benches();
     Criterion::default().configure_from_args().final_summary();
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    if let Some(line) = status.lines().find(|l| l.starts_with("VmHWM:")) {
-        let kib = line.split_whitespace().nth(1).unwrap_or("?");
-        println!("generate: peak resident set {kib} KiB");
-    }
+    common::print_peak("generate");
 }

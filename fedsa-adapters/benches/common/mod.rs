@@ -1,6 +1,8 @@
-//! The client every training benchmark measures: LoRA r = 8 on query/value over a fresh random
+//! The client every encoder benchmark measures: LoRA r = 8 on query/value over a fresh random
 //! MiniLM-shaped model (6 layers, hidden 384, 12 heads, intermediate 1536, vocabulary 30522),
-//! 2 labels, AdamW, under FedSA.
+//! 2 labels, AdamW, under FedSA; and the peak-memory line the peer scripts read.
+// Each bench uses some of these fixtures, none all of them.
+#![allow(dead_code)]
 
 use candle_core::Device;
 use fedsa_adapters::{AdapterSpec, BaseModel, EncoderConfig, LocalTrainer};
@@ -9,14 +11,12 @@ use fedsa_core::{ClientTrainer, EncodedExample, SeededRng, Strategy};
 
 /// A LoRA client over a fresh random MiniLM-shaped model whose one local step is one batch of
 /// `batch` examples of `seq` tokens.
-#[allow(dead_code)]
 pub fn trainer(batch: usize, seq: usize) -> LocalTrainer {
     trainer_with(batch, seq, None, 64)
 }
 
 /// A client of the same model whose test split is `test`, evaluated in batches of
 /// `eval_batch`.
-#[allow(dead_code)]
 pub fn evaluator(test: Vec<EncodedExample>, eval_batch: usize) -> LocalTrainer {
     trainer_with(2, 8, Some(test), eval_batch)
 }
@@ -65,4 +65,14 @@ fn trainer_with(
     .expect("trainer");
     trainer.configure(&Strategy::fedsa()).expect("configure");
     trainer
+}
+
+/// Prints the process's peak resident set (`VmHWM`) as `{label}: peak resident set N KiB`, the
+/// line the `benches/peer/*.sh` scripts read.
+pub fn print_peak(label: &str) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    if let Some(line) = status.lines().find(|l| l.starts_with("VmHWM:")) {
+        let kib = line.split_whitespace().nth(1).unwrap_or("?");
+        println!("{label}: peak resident set {kib} KiB");
+    }
 }
