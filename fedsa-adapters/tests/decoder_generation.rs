@@ -7,6 +7,8 @@ mod decoder_common;
 
 use common::perturb;
 use decoder_common::{model, tiny};
+use fedsa_adapters::adapter::ForwardCtx;
+use fedsa_adapters::decoder::KvCache;
 use fedsa_adapters::{AdapterSpec, DecoderClient, GenerateOptions, Sampling};
 
 fn client() -> DecoderClient {
@@ -162,4 +164,12 @@ fn each_row_of_a_batch_stops_at_the_end_of_its_own_positions() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("prompt 1 has 13 tokens"), "{err}");
+    // A cache made for two rows refuses a batch of one.
+    let mut cache = KvCache::left_padded(client.base(), vec![0, 2]);
+    let input = client.base().inputs(&[5, 6, 7], None, 1, 3).unwrap();
+    let err = client
+        .hidden(&input, Some(&mut cache), &mut ForwardCtx::eval())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("a batch of 1 rows for a cache of 2"), "{err}");
 }

@@ -166,18 +166,19 @@ impl DecoderModel {
     ) -> Result<Tensor> {
         let (b, s) = (input.batch, input.seq_len);
         let offset = cache.as_ref().map_or(0, |c| c.len);
-        let pads: Vec<usize> = (0..b)
-            .map(|r| cache.as_ref().map_or(0, |c| c.pad(r)))
-            .collect();
-        if cache
+        if let Some(rows) = cache
             .as_ref()
-            .is_some_and(|c| !c.pads.is_empty() && c.pads.len() != b)
+            .map(|c| c.pads.len())
+            .filter(|&rows| rows > 0 && rows != b)
         {
             return Err(Error::backend(
                 "decoder input",
-                format!("a batch of {b} rows for a cache of {}", pads.len()),
+                format!("a batch of {b} rows for a cache of {rows}"),
             ));
         }
+        let pads: Vec<usize> = (0..b)
+            .map(|r| cache.as_ref().map_or(0, |c| c.pad(r)))
+            .collect();
         let needed = offset + s - pads.iter().copied().min().unwrap_or(0);
         if needed > self.rotary.len() {
             return Err(Error::backend(
