@@ -236,6 +236,23 @@ def claims_table(cells, name="accuracy"):
     return pairs_table(cells, pairs, settings, name)
 
 
+def ranks_pairs_table(cells, name="accuracy"):
+    """The heterogeneous-rank methods against each other and against local training."""
+    pairs = [
+        ("flexlora", "flora"),
+        ("hetlora", "flora"),
+        ("hetlora", "flexlora"),
+        ("flora", "local-lora"),
+        ("flexlora", "local-lora"),
+        ("hetlora", "local-lora"),
+    ]
+
+    def settings(pairs):
+        return [("dir0.5-c3-r4-8-16", pairs)]
+
+    return pairs_table(cells, pairs, settings, name, "No run of this setting has finished yet.")
+
+
 def newer_table(cells, name="accuracy"):
     """The field's newer methods against FedIT (the plain baseline) and FedSA-LoRA."""
     pairs = [(m, b) for m in ["fedex-lora", "rolora", "fedsvd", "feddpa"] for b in ["fedit-lora", "fedsa-lora"]]
@@ -313,6 +330,8 @@ def blocks(cells):
         "claims-f1": claims_table(cells, "macro_f1"),
         "newer": newer_table(cells),
         "newer-f1": newer_table(cells, "macro_f1"),
+        "ranks-pairs": ranks_pairs_table(cells),
+        "ranks-pairs-f1": ranks_pairs_table(cells, "macro_f1"),
         "asymmetry": asymmetry_table(cells),
         "ten-clients": setting_table(cells, "dir0.5-c10", grid.PAPER),
         "ranks": setting_table(cells, "dir0.5-c3-r4-8-16", ["flora", "flexlora", "hetlora", "local-lora"]),
