@@ -11,10 +11,8 @@ use fedsa_core::{Error, Result, SequenceBatch};
 use crate::adapter::{AdaptFn, Module};
 use crate::backend::Context;
 use crate::decoder::model::{DecoderLayer, DecoderModel};
-use crate::layers::{RowPositions, masked_softmax};
-
-/// Additive attention bias on hidden keys: large enough to zero them after the softmax.
-const MASKED: f32 = -1e9;
+use crate::layers::causal_attention::{causal_bias, grouped_attention};
+use crate::layers::{Heads, RowPositions, causal_attention, swiglu};
 
 /// Token ids for one forward call, on the model's device.
 pub struct DecoderInput {
@@ -198,7 +196,14 @@ impl DecoderModel {
                 .collect();
             Positions::Rows(self.rotary.rows(&ids, b, s)?)
         };
-        let bias = self.mask_bias(input, offset, &pads)?;
+        // The cached path's mask; a whole sequence's attention masks by itself.
+        let bias = match cache {
+            Some(_) => {
+                let keys = input.key_mask.as_deref();
+                causal_bias(keys, b, s, offset, &pads, &self.embed_tokens)?
+            }
+            None => None,
+        };
         let mut x = input
             .input_ids
             .flatten_all()
@@ -207,7 +212,8 @@ impl DecoderModel {
             .ctx("token embeddings")?;
         for (l, layer) in self.layers.iter().enumerate() {
             let slot = cache.as_mut().map(|c| &mut c.layers[l]);
-            x = self.block(l, layer, &x, bias.as_ref(), &positions, slot, adapt)?;
+            let keys = input.key_mask.as_deref();
+            x = self.block(l, layer, &x, (keys, bias.as_ref()), &positions, slot, adapt)?;
         }
         if let Some(c) = cache {
             c.len += s;
@@ -220,107 +226,71 @@ impl DecoderModel {
         self.lm_head.forward(hidden)
     }
 
-    /// `[batch, 1, seq, offset + seq]`: a query sees keys up to its own position, and no
-    /// padded key (new ones by the input's mask, the first `pads[row]` of a row). `None` when
-    /// nothing is hidden (one new token, no padding).
-    fn mask_bias(
-        &self,
-        input: &DecoderInput,
-        offset: usize,
-        pads: &[usize],
-    ) -> Result<Option<Tensor>> {
-        let (b, s) = (input.batch, input.seq_len);
-        if s == 1 && input.key_mask.is_none() && pads.iter().all(|&p| p == 0) {
-            return Ok(None);
-        }
-        let keys = offset + s;
-        let mut bias = vec![0f32; b * s * keys];
-        for row in 0..b {
-            for i in 0..s {
-                for j in 0..keys {
-                    let padded = j < pads[row]
-                        || j >= offset
-                            && input
-                                .key_mask
-                                .as_ref()
-                                .is_some_and(|m| m[row * s + j - offset] == 0);
-                    if j > offset + i || padded {
-                        bias[(row * s + i) * keys + j] = MASKED;
-                    }
-                }
-            }
-        }
-        Tensor::from_vec(bias, (b, 1, s, keys), &self.device)
-            .map(Some)
-            .ctx("attention mask")
-    }
-
     #[allow(clippy::too_many_arguments)]
     fn block(
         &self,
         l: usize,
         layer: &DecoderLayer,
         x: &Tensor,
-        bias: Option<&Tensor>,
+        mask: (Option<&[u32]>, Option<&Tensor>),
         positions: &Positions,
         cache: Option<&mut Option<(Tensor, Tensor)>>,
         adapt: &mut AdaptFn<'_>,
     ) -> Result<Tensor> {
         let c = &self.config;
-        let (b, s, h) = x.dims3().ctx("decoder block")?;
+        let (b, s, _) = x.dims3().ctx("decoder block")?;
         let (nh, nkv, dh) = (c.num_attention_heads, c.kv_heads(), c.head_dim());
-        let rep = nh / nkv;
         let mut lin = |m: Module, input: &Tensor| -> Result<Tensor> {
             let frozen = &layer.linears[m.slot()];
             let base = frozen.forward(input)?;
             adapt(l, m, input, base, frozen.weight())
         };
-        let heads = |t: Tensor, n: usize| -> Result<Tensor> {
-            t.reshape((b, s, n, dh))
-                .and_then(|t| t.transpose(1, 2))
-                .and_then(|t| t.contiguous())
-                .ctx("attention heads")
-        };
         let hn = layer.input_norm.forward(x)?;
-        let q = heads(lin(Module::QProj, &hn)?, nh)?;
-        let k = heads(lin(Module::KProj, &hn)?, nkv)?;
-        let mut v = heads(lin(Module::VProj, &hn)?, nkv)?;
-        let rotate = |t: &Tensor| match positions {
-            Positions::From(offset) => self.rotary.apply(t, *offset),
-            Positions::Rows(rows) => rows.apply(t),
-        };
-        let q = rotate(&q)?
-            .affine(1.0 / (dh as f64).sqrt(), 0.0)
-            .ctx("query")?;
-        let mut k = rotate(&k)?;
-        if let Some(slot) = cache {
-            if let Some((ck, cv)) = slot.take() {
-                k = Tensor::cat(&[&ck, &k], 2).ctx("key cache")?;
-                v = Tensor::cat(&[&cv, &v], 2).ctx("value cache")?;
+        let (q, k, v) = (
+            lin(Module::QProj, &hn)?,
+            lin(Module::KProj, &hn)?,
+            lin(Module::VProj, &hn)?,
+        );
+        let context = match cache {
+            None => {
+                let h = Heads {
+                    heads: nh,
+                    kv_heads: nkv,
+                    dim: dh,
+                };
+                causal_attention(&q, &k, &v, mask.0, &self.rotary, h)?
             }
-            // Generation is never differentiated: the cache holds plain values.
-            *slot = Some((k.detach(), v.detach()));
-        }
-        let keys = k.dim(2).ctx("keys")?;
-        let scores = q
-            .reshape((b, nkv, rep * s, dh))
-            .and_then(|q| q.matmul(&k.t()?))
-            .and_then(|t| t.reshape((b, nh, s, keys)))
-            .ctx("attention scores")?;
-        let probs = masked_softmax(&scores, bias)?;
-        let context = probs
-            .reshape((b, nkv, rep * s, keys))
-            .and_then(|p| p.matmul(&v))
-            .and_then(|t| t.reshape((b, nh, s, dh)))
-            .and_then(|t| t.transpose(1, 2))
-            .and_then(|t| t.reshape((b, s, h)))
-            .ctx("attention context")?;
+            Some(slot) => {
+                let heads = |t: Tensor, n: usize| -> Result<Tensor> {
+                    t.reshape((b, s, n, dh))
+                        .and_then(|t| t.transpose(1, 2))
+                        .and_then(|t| t.contiguous())
+                        .ctx("attention heads")
+                };
+                let rotate = |t: &Tensor| match positions {
+                    Positions::From(offset) => self.rotary.apply(t, *offset),
+                    Positions::Rows(rows) => rows.apply(t),
+                };
+                let q = rotate(&heads(q, nh)?)?
+                    .affine(1.0 / (dh as f64).sqrt(), 0.0)
+                    .ctx("query")?;
+                let mut k = rotate(&heads(k, nkv)?)?;
+                let mut v = heads(v, nkv)?;
+                if let Some((ck, cv)) = slot.take() {
+                    k = Tensor::cat(&[&ck, &k], 2).ctx("key cache")?;
+                    v = Tensor::cat(&[&cv, &v], 2).ctx("value cache")?;
+                }
+                // Generation is never differentiated: the cache holds plain values.
+                *slot = Some((k.detach(), v.detach()));
+                grouped_attention(&q, &k, &v, mask.1)?
+            }
+        };
         let attn = lin(Module::OProj, &context)?;
         let x = (x + attn).ctx("residual")?;
         let hn = layer.post_norm.forward(&x)?;
         let gate = lin(Module::GateProj, &hn)?;
         let up = lin(Module::UpProj, &hn)?;
-        let act = gate.silu().and_then(|g| g * up).ctx("swiglu")?;
+        let act = swiglu(&gate, &up)?;
         let down = lin(Module::DownProj, &act)?;
         (x + down).ctx("residual")
     }

@@ -8,15 +8,19 @@
 //! - [`gemm`]: matrix products on strided views of slices;
 //! - [`linear`]: the frozen layers' products and input gradients; [`skinny`]: those products
 //!   for a few rows (decoding steps); [`init`]: what their outputs start as;
-//! - [`attention`]: multi-head attention per sequence, forward and backward;
+//! - [`attention`]: multi-head attention per sequence, forward and backward; [`causal`]: the
+//!   decoder's (causal, grouped-query heads, rotary positions applied inside);
 //! - [`elementwise`], [`softmax`], [`norm`]: exact GELU, the masked softmax and the norms'
 //!   input gradients, row by row;
+//! - [`gated`]: SwiGLU and its two input gradients;
 //! - [`fast_math`]: the vectorisable erf, exp and GELU they use;
 //! - [`par_init`]: fresh output buffers filled in parallel.
 
 pub(crate) mod attention;
+pub(crate) mod causal;
 pub(crate) mod elementwise;
 pub(crate) mod fast_math;
+pub(crate) mod gated;
 pub(crate) mod gemm;
 pub(crate) mod init;
 pub(crate) mod linear;

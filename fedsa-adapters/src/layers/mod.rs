@@ -8,6 +8,7 @@
 
 pub mod activation;
 pub mod attention;
+pub mod causal_attention;
 pub mod feed_forward;
 pub mod grad;
 pub mod linear;
@@ -15,14 +16,17 @@ pub mod norm;
 pub mod rms_norm;
 pub mod rope;
 pub mod softmax;
+pub mod swiglu;
 #[cfg(test)]
 mod tests;
 
 pub use activation::gelu_erf;
 pub use attention::attention;
+pub use causal_attention::{Heads, causal_attention};
 pub use feed_forward::frozen_feed_forward_norm;
 pub use linear::{FrozenLinear, linear};
 pub use norm::FrozenLayerNorm;
 pub use rms_norm::{FrozenRmsNorm, rms_norm_composed};
 pub use rope::{RotaryTables, RowPositions};
 pub use softmax::masked_softmax;
+pub use swiglu::swiglu;

@@ -2,7 +2,7 @@
 //! head is paired with the second). candle's fused `rope` has no backward; a rotation's input
 //! gradient is the inverse rotation, i.e. the same op with the sine negated.
 
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 
 use fedsa_core::Result;
 
@@ -46,6 +46,15 @@ impl RotaryTables {
         })
     }
 
+    /// The tables in `dtype` (the rotation reads them in its input's dtype).
+    pub fn to_dtype(&self, dtype: DType) -> Result<RotaryTables> {
+        let cast = |t: &Tensor| t.to_dtype(dtype).ctx("rotary tables");
+        Ok(RotaryTables {
+            cos: cast(&self.cos)?,
+            sin: cast(&self.sin)?,
+        })
+    }
+
     /// Number of positions the tables cover.
     pub fn len(&self) -> usize {
         self.cos.dims()[0]
@@ -64,6 +73,18 @@ impl RotaryTables {
                 .ctx("rotary positions")
         };
         rotate(x, narrow(&self.cos)?, &narrow(&self.sin)?)
+    }
+
+    /// The cosine and sine rows of positions `0..seq` as plain values (`[seq, head_dim / 2]`
+    /// each), for the host attention kernel.
+    pub(crate) fn host_tables(&self, seq: usize) -> Result<(Vec<f32>, Vec<f32>)> {
+        let read = |t: &Tensor| {
+            t.narrow(0, 0, seq)
+                .and_then(|t| t.flatten_all()?.to_dtype(DType::F32))
+                .and_then(|t| t.to_vec1::<f32>())
+                .ctx("rotary tables")
+        };
+        Ok((read(&self.cos)?, read(&self.sin)?))
     }
 
     /// The tables' rows for a position per token: `positions` row-major `[batch, seq]`, each

@@ -7,10 +7,13 @@ use candle_core::{DType, Device, Tensor, Var};
 use crate::kernels::route::{Grads, on_host};
 use crate::layers::activation::{gelu_erf_grad, gelu_erf_value};
 use crate::layers::attention::attention;
+use crate::layers::causal_attention::{Heads, causal_attention};
 use crate::layers::linear::{input_grad, input_grad_plus, linear, linear_plus};
 use crate::layers::norm::layer_norm_grad;
 use crate::layers::rms_norm::rms_norm_grad;
+use crate::layers::rope::RotaryTables;
 use crate::layers::softmax::{masked_softmax_fwd, softmax_grad};
+use crate::layers::swiglu::swiglu;
 
 /// The same values as an `f32` tensor (host kernels) and an `f64` one (candle's ops).
 struct Pair {
@@ -204,4 +207,142 @@ fn attention_fallback_matches_the_host_kernels_in_value_and_gradient() {
     {
         close(&format!("attention {name} gradient"), h, f, 1e-4);
     }
+}
+
+#[test]
+fn causal_attention_fallback_matches_the_host_kernel_in_value_and_gradient() {
+    let (batch, seq, dim) = (2, 7, 8);
+    // Right padding in the second sequence: its last two keys are hidden.
+    let mut keys = vec![1u32; batch * seq];
+    keys[2 * seq - 2..].fill(0);
+    let tables = RotaryTables::new(dim, 10_000.0, 16, &Device::Cpu).unwrap();
+    for (heads, kv_heads) in [(4, 2), (3, 3), (4, 1)] {
+        let h = Heads {
+            heads,
+            kv_heads,
+            dim,
+        };
+        let q = pair(&[batch, seq, heads * dim], 21);
+        let k = pair(&[batch, seq, kv_heads * dim], 22);
+        let v = pair(&[batch, seq, kv_heads * dim], 23);
+        let up = pair(&[batch, seq, heads * dim], 24);
+        let run = |vals: [&Tensor; 3], up: &Tensor, tables: &RotaryTables| {
+            let vars: Vec<Var> = vals.iter().map(|t| Var::from_tensor(t).unwrap()).collect();
+            let out =
+                causal_attention(&vars[0], &vars[1], &vars[2], Some(&keys), tables, h).unwrap();
+            let grads = (&out * up).unwrap().sum_all().unwrap().backward().unwrap();
+            let g: Vec<Tensor> = vars
+                .iter()
+                .map(|v| grads.get(v.as_tensor()).unwrap().clone())
+                .collect();
+            (out, g)
+        };
+        let (out_host, g_host) = run([&q.host, &k.host, &v.host], &up.host, &tables);
+        let tables64 = tables.to_dtype(DType::F64).unwrap();
+        let (out_fallback, g_fallback) = run(
+            [&q.fallback, &k.fallback, &v.fallback],
+            &up.fallback,
+            &tables64,
+        );
+        let what = format!("causal attention, {heads} heads on {kv_heads}");
+        close(&what, &out_host, &out_fallback, 1e-5);
+        for (name, (hg, fg)) in ["query", "key", "value"]
+            .iter()
+            .zip(g_host.iter().zip(&g_fallback))
+        {
+            close(&format!("{what}: {name} gradient"), hg, fg, 1e-4);
+        }
+    }
+}
+
+#[test]
+fn causal_attention_hides_later_and_padded_keys() {
+    // Changing a later token, or a padded one, leaves an earlier real query's output as it is.
+    let (seq, dim) = (5, 4);
+    let h = Heads {
+        heads: 2,
+        kv_heads: 1,
+        dim,
+    };
+    let tables = RotaryTables::new(dim, 10_000.0, 8, &Device::Cpu).unwrap();
+    let q = pair(&[1, seq, 2 * dim], 31).host;
+    let k = pair(&[1, seq, dim], 32).host;
+    let v = pair(&[1, seq, dim], 33).host;
+    let keys = [1, 1, 1, 0, 0];
+    let out = causal_attention(&q, &k, &v, Some(&keys), &tables, h).unwrap();
+    let v2 = v
+        .slice_assign(
+            &[0..1, 2..5, 0..dim],
+            &Tensor::ones((1, 3, dim), DType::F32, &Device::Cpu).unwrap(),
+        )
+        .unwrap();
+    let out2 = causal_attention(&q, &k, &v2, Some(&keys), &tables, h).unwrap();
+    let first = |t: &Tensor| t.narrow(1, 0, 2).unwrap();
+    close_f32("earlier queries", &first(&out), &first(&out2));
+    let later = |t: &Tensor| {
+        t.narrow(1, 2, 1)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap()
+    };
+    assert_ne!(later(&out), later(&out2), "query 2 sees its own value");
+    // Queries 3 and 4 (padding) see keys 0..=2 only, so only value 2 moves them too.
+    let v3 = v
+        .slice_assign(
+            &[0..1, 3..5, 0..dim],
+            &Tensor::ones((1, 2, dim), DType::F32, &Device::Cpu).unwrap(),
+        )
+        .unwrap();
+    let out3 = causal_attention(&q, &k, &v3, Some(&keys), &tables, h).unwrap();
+    close_f32("padded values", &out, &out3);
+}
+
+/// Two `f32` results equal to rounding.
+fn close_f32(what: &str, a: &Tensor, b: &Tensor) {
+    let d = (a - b)
+        .and_then(|t| t.abs())
+        .and_then(|t| t.max_all())
+        .and_then(|t| t.to_scalar::<f32>())
+        .unwrap();
+    assert!(d <= 1e-6, "{what}: differ by {d}");
+}
+
+#[test]
+fn swiglu_fallback_matches_the_host_kernels_in_value_and_gradient() {
+    let gate = pair(&[3, 4, 37], 41);
+    let up = pair(&[3, 4, 37], 42);
+    let dy = pair(&[3, 4, 37], 43);
+    let run = |g: &Tensor, u: &Tensor, dy: &Tensor| {
+        let (gv, uv) = (Var::from_tensor(g).unwrap(), Var::from_tensor(u).unwrap());
+        let out = swiglu(&gv, &uv).unwrap();
+        let grads = (&out * dy).unwrap().sum_all().unwrap().backward().unwrap();
+        let pick = |v: &Var| grads.get(v.as_tensor()).unwrap().clone();
+        (out, pick(&gv), pick(&uv))
+    };
+    let host = run(&gate.host, &up.host, &dy.host);
+    let fallback = run(&gate.fallback, &up.fallback, &dy.fallback);
+    close("swiglu", &host.0, &fallback.0, 1e-6);
+    close("swiglu gate gradient", &host.1, &fallback.1, 1e-5);
+    close("swiglu up gradient", &host.2, &fallback.2, 1e-6);
+    // The candle form is candle's own composition, differentiated by candle.
+    let (gv, uv) = (
+        Var::from_tensor(&gate.fallback).unwrap(),
+        Var::from_tensor(&up.fallback).unwrap(),
+    );
+    let composed = (gv.as_tensor().silu().unwrap() * uv.as_tensor()).unwrap();
+    let grads = (&composed * &dy.fallback)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    let gate_ref = grads.get(gv.as_tensor()).unwrap();
+    close(
+        "swiglu gate gradient against candle's",
+        &host.1,
+        gate_ref,
+        1e-5,
+    );
 }
