@@ -12,10 +12,12 @@
 use std::hint::black_box;
 
 use candle_core::Device;
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use fedsa_adapters::{AdapterSpec, DecoderModel, GenerationTrainer, LlamaConfig};
 use fedsa_core::config::{AdapterConfig, TrainingConfig};
 use fedsa_core::{ClientTrainer, EncodedSequence, SeededRng, Strategy};
+
+mod common;
 
 const BATCH: usize = 4;
 const PROMPT: usize = 40;
@@ -83,4 +85,9 @@ fn decoder_step(c: &mut Criterion) {
 }
 
 criterion_group!(benches, decoder_step);
-criterion_main!(benches);
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    common::print_peak("decoder step");
+}
