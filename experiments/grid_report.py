@@ -286,6 +286,35 @@ def asymmetry_table(cells):
     return head + "\n" + "\n".join(rows) if rows else "No FedIT or local run has finished yet."
 
 
+def generation_table(cells):
+    """The generation comparison: exact match (unweighted and weighted client means, last and
+    best round), the clients' mean token accuracy at the last round, bytes and wall time."""
+    setting = "gen-dir0.5-c3"
+    cols = [("accuracy", "last"), ("accuracy", "best"), ("weighted_accuracy", "last"), ("weighted_accuracy", "best")]
+    head = "| method | n | EM last | EM best | w-EM last | w-EM best | token acc last | MiB/round | wall s |"
+    out = [head, "|---" * 9 + "|"]
+    for m in grid.GEN:
+        runs = list(cells.get((m, setting), {}).values())
+        if not runs:
+            continue
+        row = [fmt(stats([measure(r, n, w) for r in runs])) for n, w in cols]
+        tok = stats(
+            [
+                sum(cl["extra"]["token_accuracy"] for cl in r["summary"]["clients"] if cl)
+                / max(1, sum(1 for cl in r["summary"]["clients"] if cl))
+                for r in runs
+            ]
+        )
+        mib = stats([per_round_mib(r) for r in runs])
+        wall = stats([r["summary"]["seconds"] for r in runs])
+        out.append(
+            f"| {LABELS[m]} | {len(runs)} | " + " | ".join(row) + f" | {fmt(tok)} | {mib[0]:.2f} | {wall[0]:.0f} |"
+        )
+    if len(out) == 2:
+        return "No generation run has finished yet."
+    return "\n".join(out)
+
+
 def progress(cells):
     all_cells = grid.cells()
     done = sum(1 for c in all_cells if c.seed in cells.get((c.method.name, c.setting), {}))
@@ -333,6 +362,7 @@ def blocks(cells):
         "ranks-pairs": ranks_pairs_table(cells),
         "ranks-pairs-f1": ranks_pairs_table(cells, "macro_f1"),
         "asymmetry": asymmetry_table(cells),
+        "generation": generation_table(cells),
         "ten-clients": setting_table(cells, "dir0.5-c10", grid.PAPER),
         "ranks": setting_table(cells, "dir0.5-c3-r4-8-16", ["flora", "flexlora", "hetlora", "local-lora"]),
         "privacy": "\n\n".join(

@@ -6,6 +6,7 @@
 # Resumable: finished cells are skipped, an interrupted one resumes from its checkpoint.
 #
 #   scripts/fetch-assets                       # once: the model and corpus
+#   scripts/fetch-assets generation            # once more, for the generation cells (SmolLM2)
 #   experiments/run.sh                         # every cell not yet done (hours: see grid.py)
 #   experiments/run.sh dir0.5-c3               # only the cells whose name holds this
 #   GRID_LIMIT=4 experiments/run.sh            # stop after 4 newly finished cells

@@ -83,5 +83,41 @@ fn means_spreads_and_verdicts_are_computed_by_hand() {
     // 8 MiB up + 8 MiB down over 8 rounds: 2 MiB a round.
     assert!(out.contains("| FedSA-LoRA | 3 | 72.00 ± 2.00 |"), "{out}");
     assert!(out.contains(" | 2.00 | 100 |"), "{out}");
-    assert!(out.contains("9 of 198 cells"), "{out}");
+    assert!(out.contains("9 of 207 cells"), "{out}");
+}
+
+#[test]
+fn the_generation_table_is_computed_by_hand() {
+    let dir = tempfile::tempdir().unwrap();
+    // Exact match 0.10, 0.20, 0.30: mean 20.00, sample sd 10.00; token accuracy 0.80 and 0.90
+    // on the two clients of every run: 85.00, sd 0.
+    for (s, em) in [0.10, 0.20, 0.30].into_iter().enumerate() {
+        let d = dir
+            .path()
+            .join(format!("fedsa-lora-gen-dir0.5-c3-s{}", s + 1));
+        std::fs::create_dir_all(&d).unwrap();
+        let m = format!(r#"{{"last": {em}, "best": {em}, "best_round": 3}}"#);
+        let client = |tok: f64| {
+            format!(
+                r#"{{"loss": 0.5, "accuracy": {em}, "macro_f1": {em}, "num_examples": 10, "extra": {{"exact_match": {em}, "token_accuracy": {tok}}}}}"#
+            )
+        };
+        let summary = format!(
+            r#"{{"rounds": 3, "clients": [{}, {}], "mean_accuracy": {em}, "mean_f1": {em},
+            "means": {{"last_round": 3, "accuracy": {m}, "macro_f1": {m}, "weighted_accuracy": {m}, "weighted_f1": {m}}},
+            "total_bytes_up": 3145728, "total_bytes_down": 3145728, "failures": 0, "seconds": 300.0}}"#,
+            client(0.8),
+            client(0.9)
+        );
+        std::fs::write(d.join("summary.json"), summary).unwrap();
+        std::fs::write(d.join("metrics.jsonl"), "").unwrap();
+    }
+    let (ok, out, err) = report(&["--print"], Some(dir.path()));
+    assert!(ok, "{out}{err}");
+    // 3 MiB up + 3 MiB down over 3 rounds: 2 MiB a round.
+    assert!(
+        out.contains("| FedSA-LoRA | 3 | 20.00 ± 10.00 | 20.00 ± 10.00 | 20.00 ± 10.00 | 20.00 ± 10.00 | 85.00 ± 0.00 | 2.00 | 300 |"),
+        "{out}"
+    );
+    assert!(out.contains("3 of 207 cells"), "{out}");
 }
