@@ -9,11 +9,11 @@
 //! `x` (the frozen layer's included), `A` and `B`. Which programs have that shape is decided
 //! once, when the program is compiled (`plan::low_rank`).
 
-use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
+use candle_core::Tensor;
 
-use crate::layers::grad::{device_result, host_result};
 use crate::layers::linear;
 use crate::layers::linear::{input_grad_plus, linear_plus};
+use crate::layers::precomputed::{Attached, Grads3, Precomputed};
 
 /// What the backward needs: the dropped-out input, its scaled projection on `A`, the mask and
 /// the frozen weight.
@@ -59,7 +59,7 @@ pub(crate) fn low_rank_update(
         w0: w0.clone(),
         scale,
     };
-    x.apply_op3(a, b, op)
+    x.apply_op3(a, b, Attached(op))
 }
 
 /// `t` `[..., n]` as a matrix `[rows, n]`.
@@ -68,43 +68,20 @@ fn rows(t: &Tensor) -> candle_core::Result<Tensor> {
     t.contiguous()?.reshape(((), n))
 }
 
-impl CustomOp3 for LowRank {
-    fn name(&self) -> &'static str {
-        "low-rank"
+impl Precomputed for LowRank {
+    const NAME: &'static str = "low-rank";
+
+    fn out(&self) -> &Tensor {
+        &self.out
     }
 
-    fn cpu_fwd(
-        &self,
-        _: &CpuStorage,
-        _: &Layout,
-        _: &CpuStorage,
-        _: &Layout,
-        _: &CpuStorage,
-        _: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        host_result(self.name(), &self.out)
-    }
-
-    fn cuda_fwd(
-        &self,
-        _: &candle_core::CudaStorage,
-        _: &Layout,
-        _: &candle_core::CudaStorage,
-        _: &Layout,
-        _: &candle_core::CudaStorage,
-        _: &Layout,
-    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        device_result(self.name(), &self.out)
-    }
-
-    fn bwd(
+    fn grads(
         &self,
         x: &Tensor,
         a: &Tensor,
         b: &Tensor,
-        _res: &Tensor,
         grad: &Tensor,
-    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+    ) -> candle_core::Result<Grads3> {
         let g = rows(grad)?;
         let projected = rows(&self.projected)?;
         // d(projected) = g · b (scaled), then everything upstream of the projection.

@@ -9,14 +9,14 @@
 //! ops: two batched products for the scores' gradient, two for the inputs', and the softmax
 //! gradient ([`crate::layers::softmax`]).
 
-use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
+use candle_core::Tensor;
 
 use fedsa_core::Result;
 
 use crate::backend::Context;
 use crate::kernels::attention::{Dims, backward, forward};
 use crate::kernels::route::{Grads, on_host, with_values};
-use crate::layers::grad::{device_result, host_result};
+use crate::layers::precomputed::{Attached, Grads3, Precomputed};
 use crate::layers::softmax::{masked_softmax_fwd, softmax_grad};
 
 /// What the backward needs: the heads as the forward used them (query already scaled) and the
@@ -92,7 +92,7 @@ pub fn attention(
         scale,
         heads,
     };
-    q.apply_op3(k, v, op).ctx("attention")
+    q.apply_op3(k, v, Attached(op)).ctx("attention")
 }
 
 /// Where an attention call runs.
@@ -188,17 +188,15 @@ fn ops_forward(
     Ok((out, saved))
 }
 
-type InputGrads = (Option<Tensor>, Option<Tensor>, Option<Tensor>);
-
 impl Attention {
     /// Gradients of the three inputs from the output's, each only where its input is tracked.
-    fn grads(
+    fn input_grads(
         &self,
         q: &Tensor,
         k: &Tensor,
         v: &Tensor,
         grad: &Tensor,
-    ) -> candle_core::Result<InputGrads> {
+    ) -> candle_core::Result<Grads3> {
         match &self.saved {
             Saved::Ops {
                 q: qh,
@@ -232,14 +230,14 @@ impl Attention {
         }
     }
 
-    /// [`Attention::grads`] through candle's ops, from the split heads.
+    /// [`Attention::input_grads`] through candle's ops, from the split heads.
     fn ops_grads(
         &self,
         [q, k, v]: [&Tensor; 3],
         [qh, kh, vh]: [&Tensor; 3],
         probs: &Tensor,
         grad: &Tensor,
-    ) -> candle_core::Result<InputGrads> {
+    ) -> candle_core::Result<Grads3> {
         let g = split(grad, self.heads)?;
         let dv = if v.track_op() {
             Some(merge(&probs.t()?.matmul(&g)?)?)
@@ -266,43 +264,20 @@ impl Attention {
     }
 }
 
-impl CustomOp3 for Attention {
-    fn name(&self) -> &'static str {
-        "attention"
+impl Precomputed for Attention {
+    const NAME: &'static str = "attention";
+
+    fn out(&self) -> &Tensor {
+        &self.out
     }
 
-    fn cpu_fwd(
-        &self,
-        _: &CpuStorage,
-        _: &Layout,
-        _: &CpuStorage,
-        _: &Layout,
-        _: &CpuStorage,
-        _: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        host_result(self.name(), &self.out)
-    }
-
-    fn cuda_fwd(
-        &self,
-        _: &candle_core::CudaStorage,
-        _: &Layout,
-        _: &candle_core::CudaStorage,
-        _: &Layout,
-        _: &candle_core::CudaStorage,
-        _: &Layout,
-    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        device_result(self.name(), &self.out)
-    }
-
-    fn bwd(
+    fn grads(
         &self,
         q: &Tensor,
         k: &Tensor,
         v: &Tensor,
-        _res: &Tensor,
-        grad_res: &Tensor,
-    ) -> candle_core::Result<InputGrads> {
-        self.grads(q, k, v, grad_res)
+        grad: &Tensor,
+    ) -> candle_core::Result<Grads3> {
+        self.input_grads(q, k, v, grad)
     }
 }

@@ -7,14 +7,14 @@
 //! the generation path's, which appends keys to a cache): heads split out, the rotation, the
 //! scaled scores with the additive mask ([`causal_bias`]), the softmax and the context.
 
-use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
+use candle_core::Tensor;
 
 use fedsa_core::Result;
 
 use crate::backend::Context;
 use crate::kernels::causal::{Dims, Rotary, Saved, backward, forward};
 use crate::kernels::route::{Grads, on_host, with_values};
-use crate::layers::grad::{device_result, host_result};
+use crate::layers::precomputed::{Attached, Grads3, Precomputed};
 use crate::layers::rope::RotaryTables;
 use crate::layers::softmax::masked_softmax;
 
@@ -117,7 +117,7 @@ pub fn causal_attention(
         dims,
         scale: scale as f32,
     };
-    q.apply_op3(&k, &v, op).ctx("attention")
+    q.apply_op3(&k, &v, Attached(op)).ctx("attention")
 }
 
 /// `softmax(q kᵀ + bias) v` through candle's ops for the rotated, scaled query heads `q`
@@ -195,45 +195,20 @@ struct Causal {
     scale: f32,
 }
 
-type InputGrads = (Option<Tensor>, Option<Tensor>, Option<Tensor>);
+impl Precomputed for Causal {
+    const NAME: &'static str = "causal-attention";
 
-impl CustomOp3 for Causal {
-    fn name(&self) -> &'static str {
-        "causal-attention"
+    fn out(&self) -> &Tensor {
+        &self.out
     }
 
-    fn cpu_fwd(
-        &self,
-        _: &CpuStorage,
-        _: &Layout,
-        _: &CpuStorage,
-        _: &Layout,
-        _: &CpuStorage,
-        _: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        host_result(self.name(), &self.out)
-    }
-
-    fn cuda_fwd(
-        &self,
-        _: &candle_core::CudaStorage,
-        _: &Layout,
-        _: &candle_core::CudaStorage,
-        _: &Layout,
-        _: &candle_core::CudaStorage,
-        _: &Layout,
-    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        device_result(self.name(), &self.out)
-    }
-
-    fn bwd(
+    fn grads(
         &self,
         q: &Tensor,
         k: &Tensor,
         v: &Tensor,
-        _res: &Tensor,
         grad: &Tensor,
-    ) -> candle_core::Result<InputGrads> {
+    ) -> candle_core::Result<Grads3> {
         let want = [q.track_op(), k.track_op(), v.track_op()];
         let rot = Rotary {
             cos: &self.cos,

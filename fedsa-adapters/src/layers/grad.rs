@@ -6,7 +6,7 @@
 //! op of two arguments, `(x, y)`, returns a copy of `y` and sends `grad_fn(x, y, grad)` to `x`
 //! only: the forward stays fused and fast, and frozen weights never enter the gradient store.
 
-use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Storage, Tensor};
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 
 use fedsa_core::Result;
 
@@ -189,31 +189,4 @@ pub fn with_sum_grad(
         // Both summands receive the sum's gradient; an untracked one is skipped.
         Ok((for_a.then(|| g.clone()), for_b.then_some(g)))
     })
-}
-
-/// The forward result of a custom op that only attaches gradients to `out`, a value computed
-/// outside the graph before the op ran: `out`'s host storage. `out` must be a fresh contiguous
-/// tensor (a product, `affine`, `contiguous`), so its storage is exactly the result.
-pub(crate) fn host_result(name: &str, out: &Tensor) -> candle_core::Result<(CpuStorage, Shape)> {
-    let (storage, layout) = out.storage_and_layout();
-    match &*storage {
-        Storage::Cpu(s) if layout.start_offset() == 0 && layout.is_contiguous() => {
-            Ok((s.clone(), layout.shape().clone()))
-        }
-        _ => candle_core::bail!("{name}: output is not a plain host tensor"),
-    }
-}
-
-/// [`host_result`] on a CUDA device. Compiled in every build (candle has a stand-in CUDA
-/// storage without the feature), so the CUDA path is at least type-checked in CPU-only CI.
-pub(crate) fn device_result(
-    name: &str,
-    out: &Tensor,
-) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-    use candle_core::backend::BackendStorage;
-    let (storage, layout) = out.storage_and_layout();
-    match &*storage {
-        Storage::Cuda(s) => Ok((s.try_clone(layout)?, layout.shape().clone())),
-        _ => candle_core::bail!("{name}: output is not on the CUDA device"),
-    }
 }

@@ -13,6 +13,7 @@ pub mod feed_forward;
 pub mod grad;
 pub mod linear;
 pub mod norm;
+pub(crate) mod precomputed;
 pub mod rms_norm;
 pub mod rope;
 pub mod softmax;
