@@ -3,13 +3,42 @@
 //! makes (`.venv-flower`, or `$FEDSA_FLOWER_VENV`); without it these tests say so and pass,
 //! unless `FEDSA_FLOWER_REQUIRED=1` (as in CI), where a missing environment fails them.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::AtomicBool;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use fedsa_core::{Config, Event};
 use fedsa_tests::fixtures::{TinyWorld, fedsa_bin, metrics_without_times};
+
+/// Each test here starts a SuperLink and several SuperNodes, each a Python process that starts
+/// more; two tests at once on a two-core machine starve each other past their deadlines, so
+/// they take turns.
+static TURN: Mutex<()> = Mutex::new(());
+
+fn turn() -> MutexGuard<'static, ()> {
+    TURN.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The last lines of every log a `fedsa flower` run wrote under `work/logs`, for a failure to
+/// show what the SuperLink and SuperNodes were doing.
+fn log_tails(work: &Path) -> String {
+    let Ok(dir) = std::fs::read_dir(work.join("logs")) else {
+        return format!("no logs under {}", work.display());
+    };
+    let mut paths: Vec<PathBuf> = dir.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    paths.sort();
+    let mut out = String::new();
+    for path in paths {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let tail = &lines[lines.len().saturating_sub(30)..];
+        let _ = write!(out, "\n== {}\n{}\n", path.display(), tail.join("\n"));
+    }
+    out
+}
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -65,6 +94,7 @@ fn text(out: &std::process::Output) -> String {
 
 #[test]
 fn a_flower_run_gives_the_one_process_metrics_for_fedsa_fedit_and_ffa() {
+    let _turn = turn();
     let Some(venv) = venv() else { return };
     let world = TinyWorld::new(160);
     let extra = "[federation]\nrounds = 2\nclients_per_round = 2\n";
@@ -106,6 +136,7 @@ fn a_flower_run_gives_the_one_process_metrics_for_fedsa_fedit_and_ffa() {
 
 #[test]
 fn ctrl_c_stops_every_process_fedsa_flower_started() {
+    let _turn = turn();
     let Some(venv) = venv() else { return };
     let world = TinyWorld::new(160);
     let config = world.config("stopped", "fedsa", "lora", "[federation]\nrounds = 50\n");
@@ -126,8 +157,9 @@ fn ctrl_c_stops_every_process_fedsa_flower_started() {
     let started = Instant::now();
     while !metrics.is_file() {
         assert!(
-            started.elapsed() < Duration::from_mins(5),
-            "no round was recorded"
+            started.elapsed() < Duration::from_mins(10),
+            "no round was recorded{}",
+            log_tails(&world.runs().join(".flower/stopped"))
         );
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -143,6 +175,7 @@ fn ctrl_c_stops_every_process_fedsa_flower_started() {
 
 #[test]
 fn with_tls_and_node_auth_a_stranger_is_refused_and_a_killed_node_rejoins_with_its_state() {
+    let _turn = turn();
     let Some(venv) = venv() else { return };
     let world = TinyWorld::new(160);
     let extra = "[federation]\nrounds = 5\nclients_per_round = 3\n";
@@ -170,9 +203,18 @@ fn with_tls_and_node_auth_a_stranger_is_refused_and_a_killed_node_rejoins_with_i
     // SIGKILL client 1's SuperNode (its whole process group) once it has saved a round.
     let started = Instant::now();
     let killed = loop {
+        if run.is_finished() {
+            let out = run.join().unwrap();
+            panic!(
+                "the run ended before node 1 saved a state: {}{}",
+                text(&out),
+                log_tails(&work)
+            );
+        }
         assert!(
-            started.elapsed() < Duration::from_mins(5),
-            "node 1 never saved a state"
+            started.elapsed() < Duration::from_mins(10),
+            "node 1 never saved a state{}",
+            log_tails(&work)
         );
         let saved = std::fs::read_dir(&state_1).is_ok_and(|d| d.count() > 0);
         if saved && let Some(pid) = node_pid(&work, 1) {
