@@ -167,9 +167,11 @@ def setting_table(cells, setting, methods):
     return "\n".join(out)
 
 
-def compare(cells, setting, a, b, name="accuracy"):
-    """FedSA-style claim check: a above b? Returns one Markdown row or None."""
-    ra, rb = cells.get((a, setting), {}), cells.get((b, setting), {})
+def compare(cells, setting, a, b, name="accuracy", setting_b=None):
+    """FedSA-style claim check: a above b? Returns one Markdown row or None. With `setting_b`,
+    b's runs come from that setting (the same method with and without privacy, say); seeds
+    still pair, since a seed fixes the partition and the initialisation in both."""
+    ra, rb = cells.get((a, setting), {}), cells.get((b, setting_b or setting), {})
     if not ra or not rb:
         return None
     xa = [measure(r, name, "best") for r in ra.values()]
@@ -198,15 +200,17 @@ def compare(cells, setting, a, b, name="accuracy"):
     else:
         pverdict = "inside the paired spread"
     diffs = ", ".join(f"{100 * d:+.2f}" for d in paired)
+    where = f"{setting} vs {setting_b}" if setting_b else setting
     return (
-        f"| {LABELS[a]} vs {LABELS[b]} | {setting} | {fmt(sa)} | {fmt(sb)} | "
+        f"| {LABELS[a]} vs {LABELS[b] if b != a else 'itself'} | {where} | {fmt(sa)} | {fmt(sb)} | "
         f"{100 * (sa[0] - sb[0]):+.2f} | {verdict} | {diffs} | {pverdict} |"
     )
 
 
-def pairs_table(cells, pairs, settings, name="accuracy", empty="No pair of methods has finished yet."):
-    """One `compare` row per pair and setting that has runs of both."""
-    short = "acc" if name == "accuracy" else "F1"
+def pairs_table(cells, pairs, settings, name="accuracy", empty="No pair of methods has finished yet.", short=None):
+    """One `compare` row per pair and setting that has runs of both. A pair may carry a third
+    item, the setting of its second method."""
+    short = short or ("acc" if name == "accuracy" else "F1")
     head = (
         f"| comparison | setting | first: best {short} | second: best {short} | difference | "
         "ranges over seeds | paired, per seed | paired verdict |\n|---|---|---|---|---|---|---|---|"
@@ -214,8 +218,8 @@ def pairs_table(cells, pairs, settings, name="accuracy", empty="No pair of metho
     rows = [
         r
         for setting, setting_pairs in settings(pairs)
-        for a, b in setting_pairs
-        if (r := compare(cells, setting, a, b, name))
+        for a, b, *other in setting_pairs
+        if (r := compare(cells, setting, a, b, name, *other))
     ]
     return head + "\n" + "\n".join(rows) if rows else empty
 
@@ -261,6 +265,32 @@ def newer_table(cells, name="accuracy"):
         return [(f"{lv}-c3", pairs) for lv in grid.LEVELS]
 
     return pairs_table(cells, pairs, settings, name, "No run of these methods has finished yet.")
+
+
+def privacy_pairs_table(cells, name="accuracy"):
+    """Under client-level DP: FedSA-LoRA against FedIT and FFA-LoRA at each noise level, and
+    what the noise costs each method against its own ten-client run without it."""
+    methods = ["fedsa-lora", "fedit-lora", "ffa-lora"]
+
+    def settings(_):
+        out = []
+        for sigma in (0.5, 1.0):
+            setting = f"dir0.5-c10-dp{sigma:g}"
+            out.append((setting, [("fedsa-lora", "fedit-lora"), ("fedsa-lora", "ffa-lora")]))
+            out.append((setting, [(m, m, "dir0.5-c10") for m in methods]))
+        return out
+
+    return pairs_table(cells, None, settings, name, "No run of this setting has finished yet.")
+
+
+def generation_pairs_table(cells):
+    """The generation comparison's claims, by best-round exact match."""
+    pairs = [("fedsa-lora", "fedit-lora"), ("fedsa-lora", "ffa-lora"), ("fedit-lora", "ffa-lora")]
+
+    def settings(pairs):
+        return [("gen-dir0.5-c3", pairs)]
+
+    return pairs_table(cells, pairs, settings, "accuracy", "No generation run has finished yet.", short="EM")
 
 
 def asymmetry_table(cells):
@@ -363,6 +393,9 @@ def blocks(cells):
         "ranks-pairs-f1": ranks_pairs_table(cells, "macro_f1"),
         "asymmetry": asymmetry_table(cells),
         "generation": generation_table(cells),
+        "generation-pairs": generation_pairs_table(cells),
+        "privacy-pairs": privacy_pairs_table(cells),
+        "privacy-pairs-f1": privacy_pairs_table(cells, "macro_f1"),
         "ten-clients": setting_table(cells, "dir0.5-c10", grid.PAPER),
         "ranks": setting_table(cells, "dir0.5-c3-r4-8-16", ["flora", "flexlora", "hetlora", "local-lora"]),
         "privacy": "\n\n".join(

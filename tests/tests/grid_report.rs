@@ -121,3 +121,35 @@ fn the_generation_table_is_computed_by_hand() {
     );
     assert!(out.contains("3 of 207 cells"), "{out}");
 }
+
+#[test]
+fn a_method_under_noise_pairs_with_its_own_run_without_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // Without noise 0.80, 0.82, 0.84: mean 82.00, sd 2.00. With noise multiplier 0.5: 0.70,
+    // 0.71, 0.75: mean 72.00, sd sqrt(7) = 2.65. The ranges [70, 75] and [80, 84] do not
+    // overlap, and seed by seed the noise costs 10, 11 and 9 points.
+    for (s, (clear, noisy)) in [(0.80, 0.70), (0.82, 0.71), (0.84, 0.75)]
+        .into_iter()
+        .enumerate()
+    {
+        let seed = s + 1;
+        cell(dir.path(), &format!("fedsa-lora-dir0.5-c10-s{seed}"), clear);
+        cell(
+            dir.path(),
+            &format!("fedsa-lora-dir0.5-c10-dp0.5-s{seed}"),
+            noisy,
+        );
+    }
+    let (ok, out, err) = report(&["--print"], Some(dir.path()));
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("| FedSA-LoRA vs itself | dir0.5-c10-dp0.5 vs dir0.5-c10 | 72.00 ± 2.65 | 82.00 ± 2.00 | -10.00 | below, beyond the spread | -10.00, -11.00, -9.00 | below in every seed |"),
+        "{out}"
+    );
+    // Nothing ran at the other noise level, and no baseline ran under noise: no such rows.
+    assert!(!out.contains("dir0.5-c10-dp1 vs"), "{out}");
+    assert!(
+        !out.contains("FedSA-LoRA vs FedIT (LoRA) | dir0.5-c10-dp0.5"),
+        "{out}"
+    );
+}
