@@ -2,7 +2,8 @@
 # The comparison grid (experiments/grid.py: its header has the cells, the budget and why):
 # every method on the same data, partitions, seeds and budget, run in priority order, each
 # finished cell's small outputs copied into experiments/results/grid/<run>/ for committing,
-# then the tables of docs/RESULTS.md regenerated from what is there (experiments/grid_report.py).
+# then the tables of docs/RESULTS.md regenerated from what is there (experiments/grid_report.py)
+# and its plots redrawn (experiments/grid_plots.sh).
 # Resumable: finished cells are skipped, an interrupted one resumes from its checkpoint.
 #
 #   scripts/fetch-assets                       # once: the model and corpus
@@ -32,4 +33,5 @@ fi
 status=0
 python3 experiments/grid.py run "$@" || status=$?
 python3 experiments/grid_report.py >/dev/null
+experiments/grid_plots.sh || echo "run.sh: the plots were not redrawn (experiments/grid_plots.sh)" >&2
 exit "$status"

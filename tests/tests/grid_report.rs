@@ -1,6 +1,6 @@
 //! `experiments/grid_report.py`: the tables of docs/RESULTS.md's comparison grid are what the
 //! committed results give (the doc is regenerated, never typed), and their statistics are right
-//! on hand-computed cells.
+//! on hand-computed cells; `experiments/grid_plots.sh` draws its plots from the same runs.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -151,5 +151,53 @@ fn a_method_under_noise_pairs_with_its_own_run_without_it() {
     assert!(
         !out.contains("FedSA-LoRA vs FedIT (LoRA) | dir0.5-c10-dp0.5"),
         "{out}"
+    );
+}
+
+#[test]
+fn the_plots_are_drawn_from_the_committed_runs() {
+    let out = tempfile::tempdir().unwrap();
+    let run = Command::new(root().join("experiments/grid_plots.sh"))
+        .env("FEDSA", fedsa_tests::fixtures::fedsa_bin())
+        .env("GRID_PLOTS_OUT", out.path())
+        .output()
+        .expect("bash runs");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    for name in [
+        "dir0.5-c3",
+        "dir0.1-c3",
+        "iid-c3",
+        "key-c3",
+        "dir0.5-c10",
+        "newer-dir0.5-c3",
+        "dp1",
+        "generation",
+    ] {
+        let png = std::fs::read(out.path().join(format!("grid-compare-{name}.png")))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{name} is not a PNG");
+        // The plots drawn from these runs are 114 to 158 KB; the bound catches an empty or a
+        // truncated file.
+        assert!(png.len() > 30_000, "{name}: {} bytes", png.len());
+    }
+}
+
+#[test]
+fn the_plots_without_a_binary_are_a_clear_error() {
+    let out = tempfile::tempdir().unwrap();
+    let run = Command::new(root().join("experiments/grid_plots.sh"))
+        .env("FEDSA", out.path().join("no-such-fedsa"))
+        .env("GRID_PLOTS_OUT", out.path())
+        .output()
+        .expect("bash runs");
+    assert!(!run.status.success());
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        err.contains("no fedsa binary at") && err.contains("no-such-fedsa"),
+        "{err}"
     );
 }
