@@ -6,7 +6,7 @@
 # experiments/run.sh calls this after the tables.
 #
 #   FEDSA=target/debug/fedsa experiments/grid_plots.sh   # another build of the binary
-#   GRID_PLOTS_OUT=/tmp/plots experiments/grid_plots.sh  # another folder for the PNGs
+#   GRID_PLOTS_OUT=experiments/out/plots experiments/grid_plots.sh   # another folder
 #   GRID_RESULTS=...                                     # another results folder
 # Relative paths are from the repository root.
 set -euo pipefail
