@@ -272,15 +272,12 @@ def privacy_pairs_table(cells, name="accuracy"):
     what the noise costs each method against its own ten-client run without it."""
     methods = ["fedsa-lora", "fedit-lora", "ffa-lora"]
 
-    def settings(_):
-        out = []
-        for sigma in (0.5, 1.0):
-            setting = f"dir0.5-c10-dp{sigma:g}"
-            out.append((setting, [("fedsa-lora", "fedit-lora"), ("fedsa-lora", "ffa-lora")]))
-            out.append((setting, [(m, m, "dir0.5-c10") for m in methods]))
-        return out
+    pairs = [("fedsa-lora", "fedit-lora"), ("fedsa-lora", "ffa-lora")] + [(m, m, "dir0.5-c10") for m in methods]
 
-    return pairs_table(cells, None, settings, name, "No run of this setting has finished yet.")
+    def settings(pairs):
+        return [(f"dir0.5-c10-dp{sigma:g}", pairs) for sigma in (0.5, 1.0)]
+
+    return pairs_table(cells, pairs, settings, name, "No run of this setting has finished yet.")
 
 
 def generation_pairs_table(cells):
